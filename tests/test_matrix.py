@@ -19,10 +19,10 @@ SHARED_CAD = Path(__file__).resolve().parents[2] / "shared" / "cad" / "featurety
 def nominal(product: str, tmp: str):
     if product != "cad":
         return build_product(product)
-    path = SHARED_CAD
-    if not path.exists():  # no shared data: a CAD-like block of large triangles
-        path = Path(tmp) / "block.stl"
-        trimesh.creation.box(extents=(40, 30, 20)).export(path)
+    if SHARED_CAD.exists():  # a real machined part, exported in inches
+        return build_product("cad", {"path": str(SHARED_CAD), "units": "in"})
+    path = Path(tmp) / "block.stl"  # no shared data: a CAD-like block of large triangles
+    trimesh.creation.box(extents=(40, 30, 20)).export(path)
     return build_product("cad", {"path": str(path)})
 
 

@@ -1,1 +1,52 @@
-"""Placeholder: being written."""
+"""`bulge`: a smooth outward swelling of height h over radius r about a surface point."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from pydantic import field_validator
+
+from synthgen.config import Range, check_range_within
+from synthgen.defects.base import DefectConfig, DefectType, register_defect
+from synthgen.defects.displacement import apply_displacement, sample_displacement
+from synthgen.part import Part
+
+
+@register_defect("bulge")
+class Bulge(DefectType):
+    """Material pushed outward: the surface rises by up to `height` at the location and
+    blends smoothly back to nominal at `radius` (see displacement.py).
+
+    Params: location [x, y, z] mm, normal [nx, ny, nz], radius mm, height mm, reach_in mm,
+    reach_out mm (how far below/above the tangent plane anything may move).
+    """
+
+    class Config(DefectConfig):
+        """Attributes:
+        radius: mm, radius of the swollen disc.
+        height: mm, peak outward displacement (capped where walls are too close).
+        """
+
+        radius: Range = (1.0, 3.0)
+        height: Range = (0.1, 0.5)
+
+        @field_validator("radius")
+        @classmethod
+        def _radius(cls, v):
+            return check_range_within("radius", v, 0.05, 500.0)
+
+        @field_validator("height")
+        @classmethod
+        def _height(cls, v):
+            return check_range_within("height", v, 0.001, 100.0)
+
+    def sample(self, part: Part, rng: np.random.Generator) -> dict[str, Any]:
+        return sample_displacement(
+            part, rng, defect=self.name, regions=self.config.regions,
+            radius=self.config.radius, amount=self.config.height, amount_key="height",
+        )
+
+    def apply(self, part: Part, params: Mapping[str, Any]) -> Part:
+        return apply_displacement(part, params, defect=self.name, amount_key="height", sign=1.0)
