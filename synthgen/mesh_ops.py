@@ -33,36 +33,72 @@ class BooleanResult:
     source_face: np.ndarray
 
 
-def to_manifold(mesh: trimesh.Trimesh, what: str = "mesh") -> manifold3d.Manifold:
-    """A manifold3d solid of `mesh` whose face ids are the mesh's face indices.
+def to_manifold(mesh: trimesh.Trimesh, what: str = "mesh") -> tuple[manifold3d.Manifold, int]:
+    """A manifold3d solid whose triangles carry their mesh face index, and its mesh id.
+
+    Each operand gets its own reserved mesh id, so the output's runs tell the operands
+    apart, the face ids survive, and manifold3d never merges coplanar triangles of
+    different source faces.
 
     Raises:
         MeshError: the mesh is not a closed 2-manifold (manifold3d's status names why).
     """
+    mesh_id = manifold3d.Manifold.reserve_ids(1)
     solid = manifold3d.Manifold(
         manifold3d.Mesh64(
-            vert_properties=np.ascontiguousarray(mesh.vertices, dtype=np.float64),
-            tri_verts=np.ascontiguousarray(mesh.faces, dtype=np.uint64),
+            # Copies: manifold3d refuses read-only arrays (as its own outputs are).
+            vert_properties=np.array(mesh.vertices, dtype=np.float64, order="C"),
+            tri_verts=np.array(mesh.faces, dtype=np.uint64, order="C"),
+            run_index=np.array([0, 3 * len(mesh.faces)], dtype=np.uint64),
+            run_original_id=np.array([mesh_id], dtype=np.uint32),
             face_id=np.arange(len(mesh.faces), dtype=np.uint64),
         )
     )
     status = solid.status()
     if status != manifold3d.Error.NoError:
         raise MeshError(f"{what} is not a closed manifold solid ({status.name})")
-    return solid.as_original()
+    return solid, mesh_id
+
+
+def canonical_order(
+    vertices: np.ndarray, faces: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices and faces in an order set by the geometry alone.
+
+    manifold3d's output order depends on its thread scheduling (the triangles do not), so
+    vertices are sorted by (x, y, z), each face is rotated to start at its lowest vertex
+    index (keeping its winding), and faces are sorted by their vertex indices.
+
+    Args:
+        vertices: (V, 3) float64 mm.
+        faces: (F, 3) int vertex indices.
+
+    Returns:
+        vertices (V, 3), faces (F, 3) int64, and face_order (F,) int64: output face i is
+        input face face_order[i].
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    order = np.lexsort(vertices.T[::-1])
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    faces = rank[np.asarray(faces, dtype=np.int64)]
+    start = faces.argmin(axis=1)[:, None]
+    faces = np.take_along_axis(faces, (start + np.arange(3)) % 3, axis=1)
+    face_order = np.lexsort(faces.T[::-1])
+    return vertices[order], faces[face_order], face_order
 
 
 def boolean(
     first: trimesh.Trimesh, second: trimesh.Trimesh, op: BooleanOp
 ) -> BooleanResult:
-    """`first op second` with per-face provenance.
+    """`first op second` with per-face provenance, in canonical (thread-independent) order.
 
     Args:
         first, second: watertight meshes in the same frame (mm).
         op: "union", "difference" (first minus second) or "intersection".
     """
-    a = to_manifold(first, "first operand")
-    b = to_manifold(second, "second operand")
+    a, _ = to_manifold(first, "first operand")
+    b, b_id = to_manifold(second, "second operand")
     if op == "union":
         out = a + b
     elif op == "difference":
@@ -73,15 +109,14 @@ def boolean(
         raise ValueError(f"unknown boolean op {op!r}")
     result = out.to_mesh64()
     tri = np.asarray(result.tri_verts, dtype=np.int64).reshape(-1, 3)
-    n_faces = len(tri)
-    operand = np.zeros(n_faces, dtype=np.int8)
+    operand = np.zeros(len(tri), dtype=np.int8)
     starts = np.asarray(result.run_index, dtype=np.int64) // 3
-    ids = np.asarray(result.run_original_id, dtype=np.int64)
-    b_id = b.original_id()
-    for run, original in enumerate(ids):
+    for run, original in enumerate(np.asarray(result.run_original_id, dtype=np.int64)):
         if original == b_id:
             operand[starts[run] : starts[run + 1]] = 1
-    source_face = np.asarray(result.face_id, dtype=np.int64)
-    vertices = np.asarray(result.vert_properties, dtype=np.float64)[:, :3]
-    mesh = trimesh.Trimesh(vertices=vertices, faces=tri, process=False)
-    return BooleanResult(mesh=mesh, operand=operand, source_face=source_face)
+    vertices, faces, face_order = canonical_order(
+        np.asarray(result.vert_properties, dtype=np.float64)[:, :3], tri
+    )
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+    source_face = np.asarray(result.face_id, dtype=np.int64)[face_order]
+    return BooleanResult(mesh=mesh, operand=operand[face_order], source_face=source_face)

@@ -54,9 +54,7 @@ class BottleCapParams(StrictModel):
         6.0, ge=0.5, le=90.0, description="length of the slot from the rim upward (mm)"
     )
     notch_width: float = Field(3.0, ge=0.3, le=40.0, description="width of the slot (mm)")
-    segments: int = Field(
-        96, ge=24, le=256, description="facets around the axis (count)"
-    )
+    segments: int = Field(96, ge=24, le=256, description="facets around the axis (count)")
 
     @model_validator(mode="after")
     def _check(self) -> BottleCapParams:
@@ -111,14 +109,22 @@ def _shell(p: BottleCapParams) -> tuple[np.ndarray, np.ndarray, float]:
     inner_angle = math.degrees(math.atan2(inner_height - centre, r - t))
     profile = Profile(0.0, top)
     profile.arc(
-        (0.0, centre), sphere, skirt_angle, (r, h), CAP_TOP,
+        (0.0, centre),
+        sphere,
+        skirt_angle,
+        (r, h),
+        CAP_TOP,
         arc_steps(90 - skirt_angle, DOME_STEPS_PER_QUARTER),
     )
     profile.vertical(r, levels[::-1][1:], SKIRT)
     profile.line(r - t, 0.0, RIM)
     profile.vertical(r - t, grid_levels(0.0, row, inner_height), INNER)
     profile.arc(
-        (0.0, centre), sphere - t, 90.0, (0.0, top - t), INNER,
+        (0.0, centre),
+        sphere - t,
+        90.0,
+        (0.0, top - t),
+        INNER,
         arc_steps(90 - inner_angle, DOME_STEPS_PER_QUARTER),
     )
     points, labels = profile.close(INNER)

@@ -165,7 +165,11 @@ def _body(p: CappedBottleParams) -> tuple[Solid, float]:
     profile.line(rn, z["ring"] + p.ring_thickness, RING).line(rn, z["cap"], NECK)
     profile.line(rc, z["cap"], CAP_RIM).vertical(rc, skirt[1:], CAP_SIDE)
     profile.arc(
-        (rc - e, z["edge"]), e, 90.0, (rc - e, z["top"]), CAP_TOP,
+        (rc - e, z["edge"]),
+        e,
+        90.0,
+        (rc - e, z["top"]),
+        CAP_TOP,
         arc_steps(90, ARC_STEPS_PER_QUARTER),
     )
     profile.line(0.0, z["top"], CAP_TOP)

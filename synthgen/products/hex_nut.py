@@ -34,9 +34,7 @@ TOP, BOTTOM, FLATS, CHAMFER, BORE = range(len(REGIONS))
 class HexNutParams(StrictModel):
     """Dimensions of a hexagon nut (mm unless stated)."""
 
-    across_flats: float = Field(
-        16.0, ge=3.0, le=150.0, description="width across flats, s (mm)"
-    )
+    across_flats: float = Field(16.0, ge=3.0, le=150.0, description="width across flats, s (mm)")
     height: float = Field(8.4, ge=1.0, le=120.0, description="nut height, m (mm)")
     bore_diameter: float = Field(
         8.4, ge=0.5, le=140.0, description="diameter of the plain through bore (mm)"

@@ -84,9 +84,7 @@ class WheelParams(StrictModel):
     bolt_circle_diameter: float = Field(
         112.0, ge=70.0, le=250.0, description="pitch circle diameter of the bolt holes (mm)"
     )
-    bolt_hole_diameter: float = Field(
-        15.0, ge=6.0, le=30.0, description="bolt hole diameter (mm)"
-    )
+    bolt_hole_diameter: float = Field(15.0, ge=6.0, le=30.0, description="bolt hole diameter (mm)")
     segments: int = Field(96, ge=24, le=256, description="facets around the axis (count)")
 
     @model_validator(mode="after")
@@ -103,8 +101,10 @@ def _problems(p: WheelParams) -> list[str]:
     z = _heights(p)
     hub_r = p.hub_diameter / 2
     if hub_r > p.rim_diameter / 2 - p.barrel_thickness - p.well_depth - 10:
-        out.append("hub_diameter must leave 10 mm to the drop well (rim_diameter, "
-                   "barrel_thickness, well_depth)")
+        out.append(
+            "hub_diameter must leave 10 mm to the drop well (rim_diameter, "
+            "barrel_thickness, well_depth)"
+        )
     if z["spoke"] < z["seat"]:
         out.append(
             f"face_inset + spoke_thickness must be at most {z['top'] - z['seat']:.4g} mm so "
@@ -115,17 +115,22 @@ def _problems(p: WheelParams) -> list[str]:
     bolts_out = (p.bolt_circle_diameter + p.bolt_hole_diameter) / 2
     bolts_in = (p.bolt_circle_diameter - p.bolt_hole_diameter) / 2
     if bolts_in < p.center_bore_diameter / 2 + 3:
-        out.append("bolt_circle_diameter - bolt_hole_diameter must exceed "
-                   "center_bore_diameter + 6 mm")
+        out.append(
+            "bolt_circle_diameter - bolt_hole_diameter must exceed center_bore_diameter + 6 mm"
+        )
     spacing = 2 * (p.bolt_circle_diameter / 2) * math.sin(math.pi / p.bolt_count)
     if spacing < p.bolt_hole_diameter + 3:
-        out.append("bolt holes overlap: raise bolt_circle_diameter or lower bolt_count or "
-                   "bolt_hole_diameter")
+        out.append(
+            "bolt holes overlap: raise bolt_circle_diameter or lower bolt_count or "
+            "bolt_hole_diameter"
+        )
     if p.spoke_width / 2 > hub_r - 3:
         out.append("spoke_width must be at most hub_diameter - 6 mm")
     elif _spoke_start(p) < bolts_out + 2:
-        out.append("spokes would cut the bolt holes: bolt_circle_diameter + "
-                   "bolt_hole_diameter must leave room inside hub_diameter for spoke_width")
+        out.append(
+            "spokes would cut the bolt holes: bolt_circle_diameter + "
+            "bolt_hole_diameter must leave room inside hub_diameter for spoke_width"
+        )
     elif 2 * math.atan2(p.spoke_width / 2, _spoke_start(p)) > 0.9 * 2 * math.pi / p.spoke_count:
         out.append("spokes overlap at the hub: lower spoke_count or spoke_width")
     rim_r = p.rim_diameter / 2 - p.barrel_thickness / 2
@@ -197,9 +202,7 @@ def _spokes(p: WheelParams) -> Solid:
         ]
     )
     spoke = prism(outline, np.array([z["spoke"], z["face"]]), SPOKES, SPOKES, SPOKES)
-    return concatenate(
-        [rotated_z(spoke, 360.0 * k / p.spoke_count) for k in range(p.spoke_count)]
-    )
+    return concatenate([rotated_z(spoke, 360.0 * k / p.spoke_count) for k in range(p.spoke_count)])
 
 
 def _bolt_holes(p: WheelParams) -> Solid:
