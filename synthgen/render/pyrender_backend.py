@@ -1,0 +1,368 @@
+"""The default render backend: pyrender (OpenGL through EGL, headless) plus an exact label pass.
+
+One `PyrenderRenderer` holds one OpenGL context for its life. Each `render` call makes:
+
+1. the RGB image: pyrender's forward pass with 4x MSAA over a transparent background,
+   composited over the scene's background (`compositing`), so edges blend with it;
+2. the labels: `label_pass.LabelPass` draws the defective part and, when it has records, the
+   nominal part into a single-sample framebuffer in the same context with the same camera
+   matrices: per pixel the face index + 1 covering the pixel centre and the view depth (mm);
+3. the masks: `masks.defect_masks` compares the two label images (see that module).
+
+Importing this module imports pyrender and PyOpenGL; it sets PYOPENGL_PLATFORM=egl first
+unless the environment already names a platform.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from synthgen.errors import MissingDependency
+from synthgen.part import Part
+from synthgen.render.compositing import background_image, composite
+from synthgen.render.masks import defect_masks
+from synthgen.render.result import RenderResult
+from synthgen.scene.model import Light, Scene
+
+if "PYOPENGL_PLATFORM" not in os.environ and "OpenGL" in sys.modules:
+    logging.getLogger(__name__).warning(
+        "OpenGL was imported before synthgen's pyrender backend without PYOPENGL_PLATFORM; "
+        "headless rendering may fail (set PYOPENGL_PLATFORM=egl before importing OpenGL)"
+    )
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+try:
+    import pyrender
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise MissingDependency("pyrender renderer", "gl", "pyrender") from exc
+
+from synthgen.render.label_pass import GpuMesh, LabelPass  # after the platform is set
+
+log = logging.getLogger(__name__)
+
+#: Edges whose dihedral angle exceeds this are shaded sharp (vertices split), degrees.
+CREASE_ANGLE_DEG = 30.0
+
+
+def _smooth_corner_pairs(
+    faces: np.ndarray, normals: np.ndarray, cos_crease: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of face corners (index 3·face + corner) to merge across smooth edges.
+
+    Half-edge a→b of one face is matched with b→a of its neighbour (consistent winding);
+    unmatched, non-manifold or sharp edges merge nothing.
+    """
+    n_vertices = int(faces.max()) + 1
+    start = faces.reshape(-1)
+    end = faces[:, [1, 2, 0]].reshape(-1)
+    key = np.minimum(start, end) * n_vertices + np.maximum(start, end)
+    order = np.argsort(key)
+    sorted_key = key[order]
+    same = sorted_key[1:] == sorted_key[:-1]
+    # Keep runs of exactly two half-edges: a manifold edge.
+    alone_before = np.concatenate([[True], ~same[:-1]])
+    alone_after = np.concatenate([~same[1:], [True]])
+    i = np.flatnonzero(same & alone_before & alone_after)
+    h, t = order[i], order[i + 1]
+    ok = start[h] == end[t]  # opposite directions: consistent winding
+    h, t = h[ok], t[ok]
+    f, g = h // 3, t // 3
+    ok = np.einsum("ij,ij->i", normals[f], normals[g]) > cos_crease
+    h, t, f, g = h[ok], t[ok], f[ok], g[ok]
+    # h runs a→b in f, t runs b→a in g: f's corner at a meets g's corner at a, same for b.
+    next_h = 3 * f + (h + 1) % 3
+    next_t = 3 * g + (t + 1) % 3
+    return np.concatenate([h, next_h]), np.concatenate([next_t, t])
+
+
+def split_sharp_edges(
+    mesh: trimesh.Trimesh, crease_angle_deg: float = CREASE_ANGLE_DEG
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices and normals for smooth shading that keeps sharp edges sharp.
+
+    Face corners that share a vertex are merged into one render vertex when they are
+    connected through edges whose dihedral angle is below `crease_angle_deg`; each render
+    vertex gets the area-weighted mean normal of its faces. Faces keep their order.
+
+    Args:
+        mesh: triangle mesh, mm, consistently wound.
+        crease_angle_deg: dihedral angle above which an edge stays sharp, degrees.
+
+    Returns:
+        positions (V', 3) float32 mm, normals (V', 3) float32 unit, faces (F, 3) uint32.
+    """
+    faces = np.asarray(mesh.faces, dtype=np.int64)
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)
+    tri = vertices[faces]
+    cross = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # length = 2 · area
+    length = np.linalg.norm(cross, axis=1, keepdims=True)
+    unit = np.divide(cross, length, out=np.zeros_like(cross), where=length > 0)
+    rows, cols = _smooth_corner_pairs(faces, unit, math.cos(math.radians(crease_angle_deg)))
+    n_corners = 3 * len(faces)
+    graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), (n_corners,) * 2)
+    n_out, corner_vertex = connected_components(graph, directed=False)
+    weights = np.repeat(cross, 3, axis=0)
+    normals = np.stack(
+        [np.bincount(corner_vertex, weights[:, k], minlength=n_out) for k in range(3)], axis=1
+    )
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    positions = np.empty((n_out, 3), dtype=np.float32)
+    positions[corner_vertex] = tri.reshape(-1, 3)
+    return (
+        positions,
+        normals.astype(np.float32),
+        corner_vertex.reshape(-1, 3).astype(np.uint32),
+    )
+
+
+@dataclass(eq=False)
+class _MeshEntry:
+    """Cached render data of one trimesh object (held, so its id() stays unique)."""
+
+    mesh: trimesh.Trimesh
+    gpu: GpuMesh | None = None
+    pyrender_mesh: pyrender.Mesh | None = None
+
+
+def _light_node_pose(light: Light) -> np.ndarray:
+    """(4, 4) pose whose -Z axis is the light's direction and origin its position."""
+    pose = np.eye(4)
+    pose[:3, 3] = light.position
+    z = -np.asarray(light.direction, dtype=np.float64)
+    norm = np.linalg.norm(z)
+    if norm == 0:
+        return pose
+    z /= norm
+    helper = np.array([0.0, 1.0, 0.0]) if abs(z[1]) < 0.9 else np.array([1.0, 0.0, 0.0])
+    x = np.cross(helper, z)
+    x /= np.linalg.norm(x)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2] = x, np.cross(z, x), z
+    return pose
+
+
+def _pyrender_light(light: Light) -> pyrender.light.Light:
+    if light.kind == "directional":
+        return pyrender.DirectionalLight(color=light.color, intensity=light.intensity)
+    if light.kind == "point":
+        return pyrender.PointLight(color=light.color, intensity=light.intensity)
+    raise ValueError(f"light kind {light.kind!r} is unknown; use directional or point")
+
+
+class PyrenderRenderer:
+    """Renders labelled views with pyrender; implements `synthgen.render.result.Renderer`.
+
+    Holds one EGL context; not thread-safe. Meshes are cached on the GPU keyed by the
+    trimesh object (treat meshes as immutable); the least recently used entries beyond
+    `cache_size` are freed, so a long run does not grow.
+
+    Args:
+        width, height: initial viewport, pixels (each render resizes to its camera).
+        crease_angle_deg: edges sharper than this are shaded flat, degrees.
+        cache_size: number of meshes kept on the GPU.
+
+    Attributes:
+        last_timings: seconds spent per stage of the latest `render` call.
+    """
+
+    def __init__(
+        self,
+        width: int = 256,
+        height: int = 256,
+        crease_angle_deg: float = CREASE_ANGLE_DEG,
+        cache_size: int = 4,
+    ):
+        self.crease_angle_deg = float(crease_angle_deg)
+        self.cache_size = max(2, int(cache_size))
+        self._cache: OrderedDict[int, _MeshEntry] = OrderedDict()
+        self._pending_free: list[GpuMesh] = []
+        self.last_timings: dict[str, float] = {}
+        self._offscreen = pyrender.OffscreenRenderer(width, height)
+        self._offscreen._platform.make_current()
+        try:
+            self._labels = LabelPass()
+        finally:
+            self._offscreen._platform.make_uncurrent()
+        log.debug("pyrender renderer ready (%dx%d)", width, height)
+
+    # -- caching ---------------------------------------------------------------------------
+
+    def _entry(self, mesh: trimesh.Trimesh) -> _MeshEntry:
+        key = id(mesh)
+        entry = self._cache.get(key)
+        if entry is not None and entry.mesh is mesh:
+            self._cache.move_to_end(key)
+            return entry
+        entry = _MeshEntry(mesh=mesh)
+        self._cache[key] = entry
+        while len(self._cache) > self.cache_size:
+            _, old = self._cache.popitem(last=False)
+            if old.gpu is not None:
+                self._pending_free.append(old.gpu)
+        return entry
+
+    def _pyrender_mesh(self, entry: _MeshEntry) -> pyrender.Mesh:
+        if entry.pyrender_mesh is None:
+            positions, normals, faces = split_sharp_edges(entry.mesh, self.crease_angle_deg)
+            primitive = pyrender.Primitive(
+                positions=positions,
+                normals=normals,
+                indices=faces,
+                material=pyrender.MetallicRoughnessMaterial(),
+            )
+            entry.pyrender_mesh = pyrender.Mesh([primitive])
+        return entry.pyrender_mesh
+
+    def _gpu_mesh(self, entry: _MeshEntry) -> GpuMesh:
+        """Needs the context current."""
+        if entry.gpu is None:
+            entry.gpu = LabelPass.upload(entry.mesh.vertices, entry.mesh.faces)
+        return entry.gpu
+
+    # -- passes ----------------------------------------------------------------------------
+
+    def _rgb_pass(self, scene: Scene, part: Part, mesh: pyrender.Mesh) -> np.ndarray:
+        """(H, W, 4) uint8 premultiplied RGBA of the part over a transparent background."""
+        material = scene.material
+        mesh.primitives[0].material = pyrender.MetallicRoughnessMaterial(
+            baseColorFactor=(*material.base_color, 1.0),
+            metallicFactor=material.metallic,
+            roughnessFactor=material.roughness,
+            doubleSided=not part.watertight,
+        )
+        a = float(scene.ambient)
+        world = pyrender.Scene(bg_color=(0.0, 0.0, 0.0, 0.0), ambient_light=(a, a, a))
+        world.add(mesh, pose=np.array(scene.object_pose))
+        world.add(self._pyrender_camera(scene), pose=np.array(scene.camera.pose))
+        for light in scene.lights:
+            world.add(_pyrender_light(light), pose=_light_node_pose(light))
+        color, _ = self._offscreen.render(world, flags=pyrender.RenderFlags.RGBA)
+        return color
+
+    @staticmethod
+    def _pyrender_camera(scene: Scene) -> pyrender.PerspectiveCamera:
+        camera = scene.camera
+        return pyrender.PerspectiveCamera(
+            yfov=camera.yfov,
+            znear=camera.znear,
+            zfar=camera.zfar,
+            aspectRatio=camera.width / camera.height,
+        )
+
+    def _label_passes(self, scene: Scene, part: Part, nominal: Part | None):
+        """Face ids and depths of the part and (if given) the nominal part."""
+        camera = scene.camera
+        size = (camera.width, camera.height)
+        projection = self._pyrender_camera(scene).get_projection_matrix(*size)
+        model_view = np.linalg.inv(camera.pose) @ scene.object_pose
+        entries = [(self._entry(part.mesh), part.watertight)]
+        if nominal is not None:
+            entries.append((self._entry(nominal.mesh), nominal.watertight))
+        self._offscreen._platform.make_current()
+        try:
+            self._free_pending()
+            return [
+                self._labels.draw(self._gpu_mesh(entry), model_view, projection, size, closed)
+                for entry, closed in entries
+            ]
+        finally:
+            self._offscreen._platform.make_uncurrent()
+
+    def _free_pending(self) -> None:
+        """Free evicted GPU buffers; needs the context current."""
+        for gpu in self._pending_free:
+            LabelPass.free(gpu)
+        self._pending_free.clear()
+
+    # -- the protocol ----------------------------------------------------------------------
+
+    def render(self, scene: Scene, part: Part, nominal: Part | None = None) -> RenderResult:
+        """Render `part` in `scene`, with defect masks measured against `nominal`.
+
+        Args:
+            scene: the scene; its camera sets the image size.
+            part: the (possibly defective) part.
+            nominal: the defect-free twin; required when `part.records` is not empty
+                (ignored otherwise).
+
+        Returns:
+            The RenderResult (see its docstring for shapes, units and the mask rule).
+        """
+        if self._offscreen is None:
+            raise RuntimeError("this renderer has been closed")
+        if part.records and nominal is None:
+            raise ValueError("part has defect records; pass its nominal twin as `nominal`")
+        camera = scene.camera
+        t0 = time.perf_counter()
+        entry = self._entry(part.mesh)
+        mesh = self._pyrender_mesh(entry)
+        self._offscreen.viewport_width = camera.width
+        self._offscreen.viewport_height = camera.height
+        t1 = time.perf_counter()
+        rgba = self._rgb_pass(scene, part, mesh)
+        t2 = time.perf_counter()
+        labels = self._label_passes(scene, part, nominal if part.records else None)
+        t3 = time.perf_counter()
+        nom = labels[1] if len(labels) > 1 else None
+        object_mask, masks = defect_masks(
+            labels[0].face_id,
+            labels[0].depth,
+            None if nom is None else nom.face_id,
+            None if nom is None else nom.depth,
+            part.face_defect,
+            part.records,
+            camera,
+            scene.object_pose,
+        )
+        t4 = time.perf_counter()
+        rgb = composite(rgba, background_image(scene.background, camera.width, camera.height))
+        t5 = time.perf_counter()
+        self.last_timings = {
+            "prepare": t1 - t0,
+            "rgb": t2 - t1,
+            "labels": t3 - t2,
+            "masks": t4 - t3,
+            "composite": t5 - t4,
+            "total": t5 - t0,
+        }
+        return RenderResult(
+            rgb=rgb,
+            depth=np.ascontiguousarray(labels[0].depth),
+            object_mask=object_mask,
+            defect_masks=masks,
+            defect_visible=masks.any(axis=(1, 2)),
+            camera=camera,
+        )
+
+    def close(self) -> None:
+        """Free the GPU buffers and the OpenGL context. Safe to call twice."""
+        if self._offscreen is None:
+            return
+        self._offscreen._platform.make_current()
+        try:
+            for entry in self._cache.values():
+                if entry.gpu is not None:
+                    self._pending_free.append(entry.gpu)
+            self._free_pending()
+            self._labels.delete()
+        finally:
+            self._cache.clear()
+            self._offscreen.delete()
+            self._offscreen = None
+
+    def __enter__(self) -> PyrenderRenderer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
