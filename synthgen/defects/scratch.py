@@ -1,1 +1,80 @@
-"""Placeholder: being written."""
+"""`scratch`: a shallow, flat-bottomed groove along a smooth, gently curving path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from pydantic import field_validator
+
+from synthgen.config import Range, check_range_within
+from synthgen.defects.base import DefectConfig, DefectType, register_defect
+from synthgen.defects.cutting import require_solid, subtract
+from synthgen.defects.groove import path_length, sample_groove, sweep_cutter
+from synthgen.part import Part
+
+WOBBLE_DEG = 1.5
+"""Largest random heading change per step on top of the steady bend (degrees)."""
+
+
+@register_defect("scratch")
+class Scratch(DefectType):
+    """A scratch: a trough `width` wide and `depth` deep along a path of about `length` mm
+    that bends steadily by up to ±`bend` degrees over its whole length, with a slight wobble.
+
+    Params: location, normal (middle of the path), path (N, 3) mm, normals (N, 3), width,
+    depth, standoff (mm the cutter reaches above the surface), length (drawn; the path may
+    end sooner at a sharp edge), heading (rad), turns (rad per step), region.
+    """
+
+    class Config(DefectConfig):
+        """Attributes:
+        width: mm at the surface.
+        depth: mm (capped at half the wall thickness where it starts).
+        length: mm along the surface.
+        bend: degrees, largest total change of heading along the scratch.
+        """
+
+        width: Range = (0.1, 0.4)
+        depth: Range = (0.02, 0.08)
+        length: Range = (3.0, 12.0)
+        bend: float = 40.0
+
+        @field_validator("width")
+        @classmethod
+        def _width(cls, v):
+            return check_range_within("width", v, 0.005, 20.0)
+
+        @field_validator("depth")
+        @classmethod
+        def _depth(cls, v):
+            return check_range_within("depth", v, 0.002, 10.0)
+
+        @field_validator("length")
+        @classmethod
+        def _length(cls, v):
+            return check_range_within("length", v, 0.05, 1000.0)
+
+        @field_validator("bend")
+        @classmethod
+        def _bend(cls, v):
+            return check_range_within("bend", (v, v), 0.0, 180.0)[0]
+
+    def sample(self, part: Part, rng: np.random.Generator) -> dict[str, Any]:
+        require_solid(part, self.name)
+        bend, wobble = np.radians(self.config.bend), np.radians(WOBBLE_DEG)
+
+        def turns(g: np.random.Generator, n: int) -> np.ndarray:
+            steady = g.uniform(-bend, bend) / n
+            return steady + g.uniform(-wobble, wobble, n)
+
+        return sample_groove(
+            part, rng, defect=self.name, regions=self.config.regions,
+            width=self.config.width, depth=self.config.depth, length=self.config.length,
+            turn=turns,
+        )
+
+    def apply(self, part: Part, params: Mapping[str, Any]) -> Part:
+        cutter = sweep_cutter(params, "trough")
+        return subtract(part, cutter, params, defect=self.name, size_mm=path_length(params))

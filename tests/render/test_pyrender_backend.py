@@ -15,10 +15,7 @@ from render_fixtures import DISTANCE, RADIUS, bulge, make_scene, sphere_part, tu
 
 from synthgen.scene.model import Background
 
-pytestmark = [
-    pytest.mark.gl,
-    # pyrender's own glReadPixels goes through a deprecated numpy call in PyOpenGL.
-]
+pytestmark = pytest.mark.gl
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
