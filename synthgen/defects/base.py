@@ -43,8 +43,17 @@ class DefectType(ABC):
         self.config = config if config is not None else self.Config()
 
     @abstractmethod
-    def sample(self, part: Part, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(
+        self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None
+    ) -> dict[str, Any]:
         """Draw this defect's parameters for `part` from the configured ranges.
+
+        Args:
+            part: the part to place the defect on.
+            rng: this sample's generator; every number is drawn from it.
+            face_weights: (F,) non-negative weight of each face of `part` for placing the
+                defect, e.g. each face's pixel count in the view (so the defect lands where
+                the camera sees it); None places it anywhere, area-weighted.
 
         Returns:
             A JSON-ready dict (floats and lists of floats) that `apply` accepts.
@@ -79,23 +88,49 @@ def make_defect(name: str, **config: Any) -> DefectType:
     return cls(validate(cls.Config, config, source=f"defect {name}: "))
 
 
+def check_face_weights(part: Part, face_weights: np.ndarray) -> np.ndarray:
+    """`face_weights` as (F,) float64, checked against the part's face count."""
+    weights = np.asarray(face_weights, dtype=np.float64)
+    if weights.shape != (len(part.mesh.faces),) or (weights < 0).any():
+        raise ValueError(
+            f"face_weights must be ({len(part.mesh.faces)},) and non-negative, "
+            f"got shape {weights.shape}"
+        )
+    return weights
+
+
 def sample_surface_point(
-    part: Part, regions: list[str] | None, rng: np.random.Generator, defect: str
+    part: Part,
+    regions: list[str] | None,
+    rng: np.random.Generator,
+    defect: str,
+    face_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """An area-weighted random point on the faces of `regions`.
+    """A random point on the faces of `regions`: a face drawn with probability proportional
+    to its area (or to `face_weights` when given), then a uniform point on it.
+
+    Args:
+        face_weights: (F,) non-negative weights replacing the face areas (e.g. visible
+            pixel counts).
 
     Returns:
         point (3,) mm, unit outward face normal (3,), face index.
 
     Raises:
-        DefectNotApplicable: the regions hold no face of positive area.
+        DefectNotApplicable: the regions hold no face of positive area (or weight).
     """
     faces = part.region_faces(regions)
-    areas = part.mesh.area_faces[faces]
-    if len(faces) == 0 or areas.sum() <= 0:
+    if face_weights is None:
+        weights = part.mesh.area_faces[faces]
+    else:
+        weights = check_face_weights(part, face_weights)[faces] * (
+            part.mesh.area_faces[faces] > 0
+        )
+    if len(faces) == 0 or weights.sum() <= 0:
         where = f"regions {regions}" if regions else "its surface"
-        raise DefectNotApplicable(f"{defect}: {part.product} has no face in {where}")
-    face = int(faces[rng.choice(len(faces), p=areas / areas.sum())])
+        seen = " seen by the camera" if face_weights is not None else ""
+        raise DefectNotApplicable(f"{defect}: {part.product} has no face{seen} in {where}")
+    face = int(faces[rng.choice(len(faces), p=weights / weights.sum())])
     # Uniform barycentric point on the triangle.
     u, v = rng.uniform(size=2)
     if u + v > 1.0:

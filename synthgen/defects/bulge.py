@@ -42,10 +42,13 @@ class Bulge(DefectType):
         def _height(cls, v):
             return check_range_within("height", v, 0.001, 100.0)
 
-    def sample(self, part: Part, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(
+        self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None
+    ) -> dict[str, Any]:
         return sample_displacement(
             part, rng, defect=self.name, regions=self.config.regions,
             radius=self.config.radius, amount=self.config.height, amount_key="height",
+            face_weights=face_weights,
         )
 
     def apply(self, part: Part, params: Mapping[str, Any]) -> Part:

@@ -10,7 +10,12 @@ import trimesh
 from pydantic import field_validator
 
 from synthgen.config import Range, check_range_within, uniform
-from synthgen.defects.base import DefectConfig, DefectType, register_defect
+from synthgen.defects.base import (
+    DefectConfig,
+    DefectType,
+    check_face_weights,
+    register_defect,
+)
 from synthgen.defects.cutting import require_solid, subtract
 from synthgen.defects.labelling import as_list, unit
 from synthgen.errors import DefectNotApplicable
@@ -102,7 +107,9 @@ class Chip(DefectType):
         def _angle(cls, v):
             return check_range_within("min_edge_angle", (v, v), 1.0, 179.0)[0]
 
-    def sample(self, part: Part, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(
+        self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None
+    ) -> dict[str, Any]:
         require_solid(part, self.name)
         cfg = self.config
         edges, pairs = sharp_edges(part, cfg.regions, cfg.min_edge_angle)
@@ -113,6 +120,12 @@ class Chip(DefectType):
             )
         ends = part.mesh.vertices[edges]
         lengths = np.linalg.norm(ends[:, 1] - ends[:, 0], axis=1)
+        if face_weights is not None:  # only edges beside a face the camera sees
+            lengths = lengths * (check_face_weights(part, face_weights)[pairs] > 0).any(axis=1)
+            if lengths.sum() <= 0:
+                raise DefectNotApplicable(
+                    f"chip: no sharp edge of {part.product} is seen by the camera"
+                )
         pick = int(rng.choice(len(edges), p=lengths / lengths.sum()))
         t = float(rng.uniform())
         location = ends[pick, 0] + t * (ends[pick, 1] - ends[pick, 0])

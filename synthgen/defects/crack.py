@@ -58,13 +58,15 @@ class Crack(DefectType):
         def _jag(cls, v):
             return check_range_within("jag", (v, v), 0.0, 45.0)[0]
 
-    def sample(self, part: Part, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(
+        self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None
+    ) -> dict[str, Any]:
         require_solid(part, self.name)
         jag = np.radians(self.config.jag)
         return sample_groove(
             part, rng, defect=self.name, regions=self.config.regions,
             width=self.config.width, depth=self.config.depth, length=self.config.length,
-            turn=lambda g, n: g.uniform(-jag, jag, n),
+            turn=lambda g, n: g.uniform(-jag, jag, n), face_weights=face_weights,
         )
 
     def apply(self, part: Part, params: Mapping[str, Any]) -> Part:

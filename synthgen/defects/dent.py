@@ -42,10 +42,13 @@ class Dent(DefectType):
         def _depth(cls, v):
             return check_range_within("depth", v, 0.001, 100.0)
 
-    def sample(self, part: Part, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(
+        self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None
+    ) -> dict[str, Any]:
         return sample_displacement(
             part, rng, defect=self.name, regions=self.config.regions,
             radius=self.config.radius, amount=self.config.depth, amount_key="depth",
+            face_weights=face_weights,
         )
 
     def apply(self, part: Part, params: Mapping[str, Any]) -> Part:

@@ -89,6 +89,7 @@ def sample_displacement(
     radius: tuple[float, float],
     amount: tuple[float, float],
     amount_key: str,
+    face_weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Draw location, radius and height/depth (all from `rng`); cap the height so the map
     stays one-to-one (thin walls take only shallow dents).
@@ -96,7 +97,7 @@ def sample_displacement(
     Returns:
         JSON-ready params: location, normal, radius, `amount_key`, reach_in, reach_out.
     """
-    point, normal, _ = sample_surface_point(part, regions, rng, defect)
+    point, normal, _ = sample_surface_point(part, regions, rng, defect, face_weights)
     r = uniform(rng, radius)
     h = uniform(rng, amount)
     if r > part.bounding_radius:
@@ -207,10 +208,19 @@ def apply_displacement(
 def _check_no_fold(
     old: np.ndarray, new: np.ndarray, faces: np.ndarray, defect: str, product: str
 ) -> None:
-    """Refuse if a displaced face turned over or collapsed (height too large for the part)."""
+    """Refuse if a displaced face turned over or collapsed (height too large for the part).
+
+    Needle faces (height under 10 % of their longest edge, as where knurl ribs meet the cap)
+    are not judged: their normal is mostly round-off, and the one-to-one displacement cannot
+    fold the surface around them.
+    """
     before = np.cross(old[faces[:, 1]] - old[faces[:, 0]], old[faces[:, 2]] - old[faces[:, 0]])
     after = np.cross(new[faces[:, 1]] - new[faces[:, 0]], new[faces[:, 2]] - new[faces[:, 0]])
     area_before = np.linalg.norm(before, axis=1)
+    tri = old[faces]
+    longest = np.linalg.norm(tri - np.roll(tri, -1, axis=1), axis=2).max(axis=1)
+    judged = area_before > 0.05 * longest**2  # area = height · longest / 2
+    before, after, area_before = before[judged], after[judged], area_before[judged]
     cosine = np.einsum("ij,ij->i", before, after) / np.maximum(
         area_before * np.linalg.norm(after, axis=1), 1e-300
     )

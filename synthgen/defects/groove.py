@@ -114,6 +114,7 @@ def sample_groove(
     length: tuple[float, float],
     turn: Callable[[np.random.Generator, int], np.ndarray],
     attempts: int = 5,
+    face_weights: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Draw a groove: width, depth and length (mm), then a surface path.
 
@@ -131,7 +132,7 @@ def sample_groove(
     n_steps = int(np.ceil(target / step))
     surface = _Surface(part, part.region_faces(regions))
     for _ in range(attempts):
-        start, normal, face = sample_surface_point(part, regions, rng, defect)
+        start, normal, face = sample_surface_point(part, regions, rng, defect, face_weights)
         heading = float(rng.uniform(0.0, 2.0 * np.pi))
         turns = np.asarray(turn(rng, n_steps), dtype=np.float64)
         points, normals = walk_path(surface, start, normal, heading, turns, step)

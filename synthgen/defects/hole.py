@@ -61,9 +61,13 @@ class Hole(DefectType):
                 raise ValueError(f"through_probability must lie within [0, 1], got {v}")
             return v
 
-    def sample(self, part: Part, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(
+        self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None
+    ) -> dict[str, Any]:
         require_solid(part, self.name)
-        point, normal, face = sample_surface_point(part, self.config.regions, rng, self.name)
+        point, normal, face = sample_surface_point(
+            part, self.config.regions, rng, self.name, face_weights
+        )
         diameter = uniform(rng, self.config.diameter)
         blind = uniform(rng, self.config.depth)
         draw = float(rng.uniform())

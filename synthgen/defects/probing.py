@@ -45,17 +45,26 @@ def first_hits(
     """
     origins = np.atleast_2d(np.asarray(origins, dtype=np.float64))
     direction = np.asarray(direction, dtype=np.float64)
-    tris = mesh.vertices[mesh.faces]
+    tris = mesh.triangles  # (F, 3, 3), cached by trimesh
     keep = np.ones(len(tris), dtype=bool)
     if leaving is not None:
         keep &= (mesh.face_normals @ direction > 0) == leaving
     centres, radii = face_spheres(tris)
-    # Prune by distance from each face's sphere to the nearest ray line.
-    rel = centres[:, None, :] - origins[None, :, :]
+    # The rays are parallel: first keep the faces whose spheres meet the cylinder about
+    # the rays' common axis that holds every ray (cheap, O(F)), then test ray by ray.
+    hub = origins.mean(axis=0)
+    rel_hub = origins - hub
+    spread = np.sqrt(np.max(np.einsum("ri,ri->r", rel_hub, rel_hub) - (rel_hub @ direction) ** 2))
+    rel = centres - hub
+    along = rel @ direction
+    off = np.sqrt(np.maximum(np.einsum("fi,fi->f", rel, rel) - along * along, 0.0))
+    keep &= off <= radii + spread
+    index = np.flatnonzero(keep)
+    rel = centres[index][:, None, :] - origins[None, :, :]
     along = rel @ direction
     off_axis = np.linalg.norm(rel - along[..., None] * direction, axis=2)
-    keep &= ((off_axis <= radii[:, None]) & (along >= -radii[:, None])).any(axis=1)
-    tris = tris[keep]
+    near = ((off_axis <= radii[index, None]) & (along >= -radii[index, None])).any(axis=1)
+    tris = tris[index[near]]
     out = np.full(len(origins), np.inf)
     if len(tris) == 0:
         return out

@@ -61,7 +61,9 @@ class Scratch(DefectType):
         def _bend(cls, v):
             return check_range_within("bend", (v, v), 0.0, 180.0)[0]
 
-    def sample(self, part: Part, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(
+        self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None
+    ) -> dict[str, Any]:
         require_solid(part, self.name)
         bend, wobble = np.radians(self.config.bend), np.radians(WOBBLE_DEG)
 
@@ -72,7 +74,7 @@ class Scratch(DefectType):
         return sample_groove(
             part, rng, defect=self.name, regions=self.config.regions,
             width=self.config.width, depth=self.config.depth, length=self.config.length,
-            turn=turns,
+            turn=turns, face_weights=face_weights,
         )
 
     def apply(self, part: Part, params: Mapping[str, Any]) -> Part:

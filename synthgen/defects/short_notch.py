@@ -17,7 +17,13 @@ import numpy as np
 from pydantic import field_validator
 
 from synthgen.config import Range, check_range_within, uniform
-from synthgen.defects.base import DEFECTS, DefectConfig, DefectType, register_defect
+from synthgen.defects.base import (
+    DEFECTS,
+    DefectConfig,
+    DefectType,
+    check_face_weights,
+    register_defect,
+)
 from synthgen.defects.labelling import as_list, finish, next_instance
 from synthgen.errors import ConfigError, DefectNotApplicable
 from synthgen.part import Notch, Part
@@ -87,7 +93,9 @@ class ShortNotch(DefectType):
         def _min(cls, v):
             return check_range_within("min_remaining", (v, v), 0.0, 1000.0)[0]
 
-    def sample(self, part: Part, rng: np.random.Generator) -> dict[str, Any]:
+    def sample(
+        self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None
+    ) -> dict[str, Any]:
         notch = _notch(part)
         regions = self.config.regions
         if regions is not None:
@@ -96,6 +104,13 @@ class ShortNotch(DefectType):
             if not notch.box_contains(centres, 0.0, notch.length).any():
                 raise DefectNotApplicable(
                     f"short_notch: the notch of {part.product!r} is not in regions {regions}"
+                )
+        if face_weights is not None:
+            seen = check_face_weights(part, face_weights) > 0
+            centres = part.mesh.triangles_center[seen]
+            if not notch.box_contains(centres, 0.0, notch.length).any():
+                raise DefectNotApplicable(
+                    f"short_notch: the notch of {part.product!r} is not seen by the camera"
                 )
         low, high = self.config.length
         most = notch.length - self.config.min_remaining

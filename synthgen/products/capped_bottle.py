@@ -39,6 +39,10 @@ REGIONS = (
     "notch",
 )  # fmt: skip
 BOTTOM, BODY, SHOULDER, NECK, RING, CAP_RIM, CAP_SIDE, CAP_TOP, NOTCH = range(len(REGIONS))
+BODY_ROW_MM = 6.0
+"""Tallest row of the body's cylinder (mm)."""
+BASE_ROW_MM = 4.0
+"""Widest ring of the flat base (mm)."""
 ROW_MM = 1.5  # target row height of the cap skirt, so a notch cut stays local
 SHOULDER_STEPS = 24
 ARC_STEPS_PER_QUARTER = 8
@@ -157,9 +161,12 @@ def _body(p: CappedBottleParams) -> tuple[Solid, float]:
     )
     shoulder[-1] = (rn, z["shoulder"])
     skirt = uniform_levels(z["cap"], z["edge"], ROW_MM)
-    profile = Profile(0.0, 0.0).line(rb - f, 0.0, BOTTOM)
+    # Rows on the flat base and the body keep their triangles compact (no 100 mm slivers),
+    # so local refinement for a bulge or dent stays local.
+    profile = Profile(0.0, 0.0).line(rb - f, 0.0, BOTTOM, math.ceil((rb - f) / BASE_ROW_MM))
     profile.arc((rb - f, f), f, 0.0, (rb, f), BODY, arc_steps(90, ARC_STEPS_PER_QUARTER))
-    profile.line(rb, p.body_height, BODY).to(shoulder, SHOULDER)
+    body_rows = math.ceil((p.body_height - f) / BODY_ROW_MM)
+    profile.line(rb, p.body_height, BODY, body_rows).to(shoulder, SHOULDER)
     profile.line(rn, z["ring"], NECK).line(p.ring_diameter / 2, z["ring"], RING)
     profile.line(p.ring_diameter / 2, z["ring"] + p.ring_thickness, RING)
     profile.line(rn, z["ring"] + p.ring_thickness, RING).line(rn, z["cap"], NECK)
