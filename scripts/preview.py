@@ -19,10 +19,10 @@ import numpy as np
 from PIL import Image
 
 from synthgen.contact_sheet import annotate, contact_sheet
-from synthgen.defects import DEFECTS, make_defect
+from synthgen.defects import DEFECTS
 from synthgen.errors import SynthgenError
 from synthgen.pipeline import make_sample
-from synthgen.products import PRODUCTS, build_product
+from synthgen.products import PRODUCTS, build_product, product_defect
 from synthgen.render import make_renderer
 from synthgen.scene import SceneSpec
 
@@ -33,7 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="product parameter, e.g. --param path=part.stl (repeatable)")
     parser.add_argument("--defects", default=",".join(DEFECTS.names()),
-                        help="comma-separated defect types to draw from")
+                        help="comma-separated defect types to draw from (each with the "
+                             "product's preset sizes)")
+    parser.add_argument("--placement", choices=["visible", "anywhere"], default="visible",
+                        help="put defects where the camera sees them, or anywhere")
     parser.add_argument("-n", "--samples", type=int, default=16)
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--good-fraction", type=float, default=0.2)
@@ -57,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     nominal = build_product(args.product, dict(_param(p) for p in args.param))
-    defects = [make_defect(name.strip()) for name in args.defects.split(",") if name.strip()]
+    names = [name.strip() for name in args.defects.split(",") if name.strip()]
+    defects = [product_defect(args.product, name) for name in names]
     renderer = make_renderer("pyrender")
     (args.out / "rgb").mkdir(parents=True, exist_ok=True)
     (args.out / "masks").mkdir(parents=True, exist_ok=True)
@@ -65,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.out / "manifest.jsonl", "w") as manifest:
         for index in range(args.samples):
             sample = make_sample(nominal, defects, SceneSpec(), renderer, args.seed, index,
-                                 (args.size, args.size), good_fraction=args.good_fraction)
+                                 (args.size, args.size), good_fraction=args.good_fraction,
+                                 placement=args.placement)
             stem = f"{index:06d}"
             Image.fromarray(sample.render.rgb).save(args.out / "rgb" / f"{stem}.png")
             types = [r.type for r in sample.part.records]
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                 png.save(args.out / "masks" / f"{stem}_{k + 1}_{kind}.png")
             manifest.write(json.dumps(sample.record()) + "\n")
             tiles.append(annotate(sample.render.rgb, sample.render.defect_masks, types))
-            shown = [t if v else f"{t} (hidden)"
+            shown = [t if v else f"{t} (not visible)"
                      for t, v in zip(types, sample.render.defect_visible, strict=True)]
             captions.append(f"{index}: {', '.join(shown) or 'good'}")
     renderer.close()

@@ -11,10 +11,11 @@ stage's settings does not shift the draws of the others.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -84,6 +85,7 @@ def apply_defects(
     defects: Sequence[DefectType],
     rng: np.random.Generator,
     count: int = 1,
+    face_weights: Callable[[Part], np.ndarray] | None = None,
 ) -> tuple[Part, list[tuple[str, str]]]:
     """Apply `count` defects drawn (with replacement) from `defects` to `nominal`.
 
@@ -91,15 +93,20 @@ def apply_defects(
     the draw moves on to the next candidate in a random order, so a part gets `count`
     defects whenever enough types apply.
 
+    Args:
+        face_weights: part → (F,) placement weight of each face (e.g. its visible pixel
+            count, so defects land where the camera sees them); None: anywhere.
+
     Returns:
         The defective part and the list of (type, reason) refusals.
     """
     part, refused = nominal, []
     for _ in range(count):
+        weights = face_weights(part) if face_weights is not None else None
         for choice in rng.permutation(len(defects)):
             defect = defects[int(choice)]
             try:
-                params = defect.sample(part, rng)
+                params = defect.sample(part, rng, weights)
                 part = defect.apply(part, params)
                 break
             except DefectNotApplicable as error:
@@ -118,6 +125,7 @@ def make_sample(
     size: tuple[int, int] = (256, 256),
     defect_count: int = 1,
     good_fraction: float = 0.0,
+    placement: Literal["visible", "anywhere"] = "visible",
 ) -> Sample:
     """Draw, apply, pose and render sample `index` of a job seeded with `seed`.
 
@@ -130,11 +138,17 @@ def make_sample(
         size: (width, height) in pixels.
         defect_count: defects per defective sample.
         good_fraction: probability in [0, 1] that the sample gets no defect.
+        placement: "visible" places each defect on a face the camera sees (weighted by
+            its pixel count), "anywhere" on any face (weighted by area; the defect may
+            then be hidden, which the sample records).
     """
     defect_rng, scene_rng = child_rngs(sample_rng(seed, index), 2)
+    scene = sample_scene(scene_spec, nominal.bounding_radius, size[0], size[1], scene_rng)
     part, refused = nominal, []
     if defects and defect_rng.uniform() >= good_fraction:
-        part, refused = apply_defects(nominal, defects, defect_rng, defect_count)
-    scene = sample_scene(scene_spec, nominal.bounding_radius, size[0], size[1], scene_rng)
+        weights = None
+        if placement == "visible":
+            weights = functools.partial(renderer.face_visibility, scene)
+        part, refused = apply_defects(nominal, defects, defect_rng, defect_count, weights)
     render = renderer.render(scene, part, nominal)
     return Sample(index, seed, nominal, part, scene, render, tuple(refused))

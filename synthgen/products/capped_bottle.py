@@ -212,6 +212,15 @@ def _ribs(p: CappedBottleParams, row: float) -> Solid:
     "capped_bottle",
     CappedBottleParams,
     "PET-style bottle with a knurled screw cap that has a slot in its skirt",
+    defect_presets={  # sizes visible when the whole 194 mm bottle fills a 256 px frame
+        "bulge": {"radius": [4.0, 10.0], "height": [1.0, 3.0]},
+        "dent": {"radius": [4.0, 10.0], "depth": [1.0, 3.0]},
+        "chip": {"width": [2.0, 5.0], "depth": [1.0, 2.5]},
+        "hole": {"diameter": [2.0, 6.0], "depth": [1.0, 3.0]},
+        "crack": {"width": [0.4, 1.0], "depth": [0.5, 1.5], "length": [10.0, 30.0]},
+        "scratch": {"width": [0.6, 1.5], "depth": [0.1, 0.3], "length": [15.0, 40.0]},
+        "short_notch": {"length": [1.5, 4.0]},
+    },
 )
 def build_capped_bottle(params: CappedBottleParams) -> Part:
     """Build the nominal capped bottle.

@@ -95,7 +95,19 @@ def _chamfer_body(p: HexNutParams) -> tuple[np.ndarray, np.ndarray]:
     return profile.close(BORE)
 
 
-@register_product("hex_nut", HexNutParams, "ISO-style hexagon nut with chamfered corners")
+@register_product(
+    "hex_nut",
+    HexNutParams,
+    "ISO-style hexagon nut with chamfered corners",
+    defect_presets={  # an M10 nut is 16 mm across flats: keep defects small
+        "bulge": {"radius": [0.6, 1.5], "height": [0.1, 0.3]},
+        "dent": {"radius": [0.6, 1.5], "depth": [0.1, 0.3]},
+        "chip": {"width": [0.5, 1.5], "depth": [0.2, 0.6]},
+        "hole": {"diameter": [0.4, 1.2], "depth": [0.3, 1.0]},
+        "crack": {"width": [0.05, 0.15], "depth": [0.1, 0.4], "length": [1.5, 4.0]},
+        "scratch": {"width": [0.08, 0.2], "depth": [0.02, 0.05], "length": [2.0, 6.0]},
+    },
+)
 def build_hex_nut(params: HexNutParams) -> Part:
     """Build the nominal hexagon nut.
 

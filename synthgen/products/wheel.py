@@ -219,7 +219,17 @@ def _bolt_holes(p: WheelParams) -> Solid:
 
 
 @register_product(
-    "wheel", WheelParams, "cast automotive wheel: flanged rim, spokes, hub with bolt holes"
+    "wheel",
+    WheelParams,
+    "cast automotive wheel: flanged rim, spokes, hub with bolt holes",
+    defect_presets={  # a 17 in wheel seen whole: casting defects of a few millimetres
+        "bulge": {"radius": [10.0, 25.0], "height": [2.0, 6.0]},
+        "dent": {"radius": [10.0, 25.0], "depth": [2.0, 6.0]},
+        "chip": {"width": [5.0, 12.0], "depth": [2.0, 5.0]},
+        "hole": {"diameter": [4.0, 12.0], "depth": [2.0, 6.0]},
+        "crack": {"width": [0.8, 2.0], "depth": [1.0, 3.0], "length": [25.0, 70.0]},
+        "scratch": {"width": [1.0, 3.0], "depth": [0.2, 0.6], "length": [40.0, 100.0]},
+    },
 )
 def build_wheel(params: WheelParams) -> Part:
     """Build the nominal wheel.

@@ -47,7 +47,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise MissingDependency("pyrender renderer", "gl", "pyrender") from exc
 
-from synthgen.render.label_pass import GpuMesh, LabelPass  # after the platform is set
+from synthgen.render.label_pass import GpuMesh, LabelPass, Labels  # after the platform is set
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,7 @@ class PyrenderRenderer:
         self.cache_size = max(2, int(cache_size))
         self._cache: OrderedDict[int, _MeshEntry] = OrderedDict()
         self._pending_free: list[GpuMesh] = []
+        self._last_labels: tuple | None = None
         self.last_timings: dict[str, float] = {}
         self._offscreen = pyrender.OffscreenRenderer(width, height)
         self._offscreen._platform.make_current()
@@ -260,24 +261,44 @@ class PyrenderRenderer:
             aspectRatio=camera.width / camera.height,
         )
 
-    def _label_passes(self, scene: Scene, part: Part, nominal: Part | None):
-        """Face ids and depths of the part and (if given) the nominal part."""
+    def _label_passes(self, scene: Scene, parts: list[Part]) -> list[Labels]:
+        """Face ids and depths of each part in `scene`.
+
+        The result for a part drawn in the same scene object as the last call is reused (a
+        defect placed with `face_visibility` then costs no extra pass in `render`).
+        """
         camera = scene.camera
         size = (camera.width, camera.height)
         projection = self._pyrender_camera(scene).get_projection_matrix(*size)
         model_view = np.linalg.inv(camera.pose) @ scene.object_pose
-        entries = [(self._entry(part.mesh), part.watertight)]
-        if nominal is not None:
-            entries.append((self._entry(nominal.mesh), nominal.watertight))
+        out: list[Labels] = []
         self._offscreen._platform.make_current()
         try:
             self._free_pending()
-            return [
-                self._labels.draw(self._gpu_mesh(entry), model_view, projection, size, closed)
-                for entry, closed in entries
-            ]
+            for part in parts:
+                key = (id(scene), id(part.mesh))
+                if self._last_labels is not None and self._last_labels[0] == key:
+                    out.append(self._last_labels[1])
+                    continue
+                gpu = self._gpu_mesh(self._entry(part.mesh))
+                out.append(self._labels.draw(gpu, model_view, projection, size, part.watertight))
         finally:
             self._offscreen._platform.make_uncurrent()
+        return out
+
+    def face_visibility(self, scene: Scene, part: Part) -> np.ndarray:
+        """How many pixel centres see each face of `part` in `scene`.
+
+        Returns:
+            (F,) int64 pixel counts (0 for faces the camera does not see).
+        """
+        if self._offscreen is None:
+            raise RuntimeError("this renderer has been closed")
+        labels = self._label_passes(scene, [part])[0]
+        # Keep the scene alive with the key so id(scene) cannot be reused meanwhile.
+        self._last_labels = ((id(scene), id(part.mesh)), labels, scene, part.mesh)
+        ids = labels.face_id[labels.face_id > 0].astype(np.int64) - 1
+        return np.bincount(ids, minlength=len(part.mesh.faces))
 
     def _free_pending(self) -> None:
         """Free evicted GPU buffers; needs the context current."""
@@ -312,7 +333,7 @@ class PyrenderRenderer:
         t1 = time.perf_counter()
         rgba = self._rgb_pass(scene, part, mesh)
         t2 = time.perf_counter()
-        labels = self._label_passes(scene, part, nominal if part.records else None)
+        labels = self._label_passes(scene, [part, nominal] if part.records else [part])
         t3 = time.perf_counter()
         nom = labels[1] if len(labels) > 1 else None
         object_mask, masks = defect_masks(
@@ -358,6 +379,7 @@ class PyrenderRenderer:
             self._labels.delete()
         finally:
             self._cache.clear()
+            self._last_labels = None
             self._offscreen.delete()
             self._offscreen = None
 

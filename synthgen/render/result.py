@@ -58,6 +58,11 @@ class Renderer(Protocol):
         """
         ...
 
+    def face_visibility(self, scene: Scene, part: Part) -> np.ndarray:
+        """(F,) int64: how many pixel centres see each face of `part` in `scene` (exact,
+        the same pass the masks come from). Used to place defects where the camera looks."""
+        ...
+
     def close(self) -> None:
         """Release the rendering context."""
         ...
