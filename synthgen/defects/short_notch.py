@@ -142,7 +142,12 @@ class ShortNotch(DefectType):
         current = float(part.params.get(notch.length_param, notch.length))
         rebuilt = rebuild(part, notch.length_param, current - length)
         mesh = rebuilt.mesh
-        filled = notch.box_contains(mesh.triangles_center, remaining, notch.length)
+        # Faces wholly inside the filled slice; a face that also spans untouched surface
+        # beside the notch is left to the renderer's surface comparison, which labels
+        # only its part that differs from the nominal twin.
+        corners = mesh.vertices[mesh.faces].reshape(-1, 3)
+        inside = notch.box_contains(corners, remaining, notch.length).reshape(-1, 3)
+        filled = inside.all(axis=1)
         face_defect = np.where(filled, next_instance(part), rebuilt.face_defect).astype(np.int16)
         ids = np.unique(mesh.faces[filled])
         changed = np.concatenate(
