@@ -6,8 +6,9 @@ grooves while keeping the labels of the faces they did not touch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import manifold3d
 import numpy as np
@@ -16,6 +17,7 @@ import trimesh
 from synthgen.errors import MeshError
 
 BooleanOp = Literal["union", "difference", "intersection"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,8 +35,19 @@ class BooleanResult:
     source_face: np.ndarray
 
 
+def cached(mesh: trimesh.Trimesh, key: str, compute: Callable[[], T]) -> T:
+    """`compute()`, memoised on `mesh` in trimesh's own cache, which drops it if the mesh's
+    vertices or faces change (a nominal part reused for many samples pays once)."""
+    value = mesh._cache[key]
+    if value is None:
+        value = compute()
+        mesh._cache[key] = value
+    return value
+
+
 def to_manifold(mesh: trimesh.Trimesh, what: str = "mesh") -> tuple[manifold3d.Manifold, int]:
-    """A manifold3d solid whose triangles carry their mesh face index, and its mesh id.
+    """A manifold3d solid whose triangles carry their mesh face index, and its mesh id
+    (cached on the mesh).
 
     Each operand gets its own reserved mesh id, so the output's runs tell the operands
     apart, the face ids survive, and manifold3d never merges coplanar triangles of
@@ -43,6 +56,10 @@ def to_manifold(mesh: trimesh.Trimesh, what: str = "mesh") -> tuple[manifold3d.M
     Raises:
         MeshError: the mesh is not a closed 2-manifold (manifold3d's status names why).
     """
+    return cached(mesh, "synthgen.manifold", lambda: _build_manifold(mesh, what))
+
+
+def _build_manifold(mesh: trimesh.Trimesh, what: str) -> tuple[manifold3d.Manifold, int]:
     mesh_id = manifold3d.Manifold.reserve_ids(1)
     solid = manifold3d.Manifold(
         manifold3d.Mesh64(
@@ -58,6 +75,30 @@ def to_manifold(mesh: trimesh.Trimesh, what: str = "mesh") -> tuple[manifold3d.M
     if status != manifold3d.Error.NoError:
         raise MeshError(f"{what} is not a closed manifold solid ({status.name})")
     return solid, mesh_id
+
+
+def is_closed_consistent(faces: np.ndarray) -> bool:
+    """Whether every edge is shared by exactly two faces that traverse it in opposite
+    directions (watertight and consistently wound), from one sort of the half-edges.
+
+    Args:
+        faces: (F, 3) int vertex indices.
+    """
+    faces = np.asarray(faces, dtype=np.int64)
+    if len(faces) == 0:
+        return False
+    n = int(faces.max()) + 1
+    start, end = faces.reshape(-1), faces[:, [1, 2, 0]].reshape(-1)
+    forward = np.sort(start * n + end)
+    if (forward[1:] == forward[:-1]).any():  # a half-edge used twice
+        return False
+    return bool(np.array_equal(forward, np.sort(end * n + start)))
+
+
+def signed_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
+    """Signed volume (mm³) enclosed by a closed mesh; positive for outward normals."""
+    tri = np.asarray(vertices, dtype=np.float64)[np.asarray(faces, dtype=np.int64)]
+    return float(np.einsum("ij,ij->", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])) / 6.0)
 
 
 def canonical_order(

@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import connected_components
 from synthgen.defects.labelling import finish, next_instance
 from synthgen.defects.probing import closest_surface_point
 from synthgen.errors import DefectNotApplicable
-from synthgen.mesh_ops import boolean
+from synthgen.mesh_ops import boolean, cached
 from synthgen.part import Part
 
 
@@ -34,7 +34,12 @@ def require_solid(part: Part, defect: str) -> None:
 
 def count_bodies(mesh: trimesh.Trimesh) -> int:
     """Number of solid pieces: connected surface pieces enclosing positive volume (the
-    inner surface of a closed void encloses negative volume and does not count)."""
+    inner surface of a closed void encloses negative volume and does not count). Cached on
+    the mesh."""
+    return cached(mesh, "synthgen.bodies", lambda: _count_bodies(mesh))
+
+
+def _count_bodies(mesh: trimesh.Trimesh) -> int:
     faces = np.asarray(mesh.faces, dtype=np.int64)
     n = len(mesh.vertices)
     rows = np.concatenate([faces[:, 0], faces[:, 1]])

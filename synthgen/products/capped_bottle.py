@@ -10,7 +10,9 @@ Frame: mm, +Z up (cap on top), centre of the bounding box at the origin.
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -26,6 +28,7 @@ from synthgen.products.shapes import (
     concatenate,
     finish_part,
     grid_levels,
+    params_key,
     prism,
     revolve,
     rotated_z,
@@ -184,6 +187,20 @@ def _body(p: CappedBottleParams) -> tuple[Solid, float]:
     return revolve(points, labels, p.segments), float(skirt[1] - skirt[0])
 
 
+@functools.lru_cache(maxsize=4)
+def _unnotched(key: tuple[tuple[str, Any], ...]) -> tuple[Solid, float]:
+    """The bottle with its ribbed cap before the slot is cut, and the skirt's row height.
+
+    Memoised on every parameter but the slot's length and depth, so a short_notch defect,
+    which rebuilds the product with a shorter slot, costs one boolean instead of a build.
+    """
+    params = CappedBottleParams.model_construct(**dict(key))
+    solid, row = _body(params)
+    if params.rib_count:
+        solid = combine(solid, _ribs(params, row), "union")
+    return solid, row
+
+
 def _ribs(p: CappedBottleParams, row: float) -> Solid:
     """The knurl ribs, one prism each, centred between ribs at angle 0 (the slot's side).
 
@@ -238,9 +255,7 @@ def build_capped_bottle(params: CappedBottleParams) -> Part:
         the ribs' outer radius when the cap has ribs, so its depth is notch_depth plus
         rib_height.
     """
-    solid, row = _body(params)
-    if params.rib_count:
-        solid = combine(solid, _ribs(params, row), "union")
+    solid, row = _unnotched(params_key(params, exclude=("notch_length", "notch_depth")))
     cap = _levels(params)["cap"]
     rc = params.cap_diameter / 2
     outer = params.rib_height if params.rib_count else 0.0

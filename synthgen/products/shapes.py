@@ -20,8 +20,15 @@ from typing import Any
 import numpy as np
 import trimesh
 
+from synthgen.config import StrictModel
 from synthgen.errors import MeshError
-from synthgen.mesh_ops import BooleanOp, boolean, canonical_order
+from synthgen.mesh_ops import (
+    BooleanOp,
+    boolean,
+    canonical_order,
+    is_closed_consistent,
+    signed_volume,
+)
 from synthgen.part import Notch, Part
 
 logger = logging.getLogger(__name__)
@@ -291,6 +298,12 @@ def combine(first: Solid, second: Solid, op: BooleanOp) -> Solid:
     return Solid(result.mesh, region)
 
 
+def params_key(params: StrictModel, exclude: Sequence[str] = ()) -> tuple[tuple[str, Any], ...]:
+    """A hashable key of validated params without the `exclude` fields (for memoising the
+    parts of a build that do not depend on them)."""
+    return tuple(sorted(params.model_dump(exclude=set(exclude)).items()))
+
+
 def finish_part(
     solid: Solid,
     region_names: Sequence[str],
@@ -313,12 +326,11 @@ def finish_part(
     centre = (lo + hi) / 2.0
     out = trimesh.Trimesh(vertices - centre, faces, process=False)
     problems = []
-    if not out.is_watertight:
-        problems.append("not watertight")
-    if not out.is_winding_consistent:
-        problems.append("inconsistently wound")
-    if not out.volume > 0:
-        problems.append(f"volume {out.volume:.6g} mm³")
+    if not is_closed_consistent(faces):
+        problems.append("not watertight or inconsistently wound")
+    volume = signed_volume(vertices, faces)
+    if not volume > 0:
+        problems.append(f"volume {volume:.6g} mm³")
     if len(out.faces) and out.area_faces.min() <= 0:
         problems.append("degenerate faces")
     if problems:

@@ -236,14 +236,39 @@ def test_split_sharp_edges_keeps_creases():
     except ImportError as exc:
         pytest.skip(f"the pyrender backend cannot be imported: {exc}")
 
-    positions, normals, faces = split_sharp_edges(trimesh.creation.box((10, 20, 30)))
+    positions, normals, faces, _ = split_sharp_edges(trimesh.creation.box((10, 20, 30)))
     assert positions.shape == (24, 3)  # 6 sides x 4 corners
     assert faces.shape == (12, 3)
     face_normals = trimesh.creation.box((10, 20, 30)).face_normals
     assert np.allclose(normals[faces], face_normals[:, None, :], atol=1e-6)
     sphere = trimesh.creation.icosphere(subdivisions=3, radius=5.0)
-    positions, normals, faces = split_sharp_edges(sphere)
+    positions, normals, faces, _ = split_sharp_edges(sphere)
     assert len(positions) == len(sphere.vertices)  # all smooth
     radial = positions / np.linalg.norm(positions, axis=1, keepdims=True)
     assert np.abs(normals - radial).max() < 0.02
     assert np.array_equal(positions[faces], sphere.triangles.astype(np.float32))
+
+
+def test_split_sharp_edges_matches_the_corner_graph_on_a_real_part():
+    """Splitting only crease vertices gives the same render vertices as running the
+    connected-components search over every face corner."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    try:
+        from synthgen.render.pyrender_backend import _smooth_corner_pairs, split_sharp_edges
+    except ImportError as exc:
+        pytest.skip(f"the pyrender backend cannot be imported: {exc}")
+    from synthgen.products import build_product
+
+    mesh = build_product("hex_nut").mesh
+    positions, _, faces, unit = split_sharp_edges(mesh)
+    rows, cols, _ = _smooth_corner_pairs(mesh.faces, unit, np.cos(np.radians(30.0)))
+    n = 3 * len(mesh.faces)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), (n, n))
+    count, labels = connected_components(graph, directed=False)
+    assert len(positions) == count
+    # Same partition of the corners: a render vertex is one graph component and back.
+    pairs = np.unique(np.stack([faces.reshape(-1), labels], axis=1), axis=0)
+    assert len(pairs) == count
+    assert np.array_equal(positions[faces], mesh.triangles.astype(np.float32))
