@@ -35,48 +35,83 @@ def _edge_keys(tri: np.ndarray) -> np.ndarray:
     return (np.minimum(a, b) << _SHIFT) | np.maximum(a, b)
 
 
+def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """`np.isin(keys, sorted_keys)` for sorted unique `sorted_keys`, by binary search (the
+    marked set is small next to the patch's edges, so this beats sorting both)."""
+    if len(sorted_keys) == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    index = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[index] == keys
+
+
 def _closure(keys: np.ndarray, longest: np.ndarray, marked: np.ndarray) -> np.ndarray:
     """Grow `marked` (sorted unique keys) until each face with a marked edge has its longest
-    edge marked."""
-    rows = np.arange(len(keys))
-    long_keys = keys[rows, longest]
-    while True:
-        has = np.isin(keys, marked).any(axis=1)
-        extra = np.setdiff1d(long_keys[has], marked)
-        if len(extra) == 0:
-            return marked
-        marked = np.union1d(marked, extra)
+    edge marked.
+
+    Works on the frontier only: the faces on newly marked edges are looked up in the sorted
+    edge list of the patch, so each round costs in proportion to what it adds.
+    """
+    flat = keys.reshape(-1)
+    order = np.argsort(flat, kind="stable")
+    sorted_flat = flat[order]
+    long_keys = keys[np.arange(len(keys)), longest]
+    frontier = marked
+    while len(frontier):
+        lo = np.searchsorted(sorted_flat, frontier, "left")
+        counts = np.searchsorted(sorted_flat, frontier, "right") - lo
+        starts = np.repeat(lo - (np.cumsum(counts) - counts), counts)
+        faces = order[starts + np.arange(int(counts.sum()))] // 3
+        candidates = np.unique(long_keys[faces])
+        frontier = candidates[~_member(candidates, marked)]
+        marked = np.union1d(marked, frontier)
+    return marked
 
 
 def _split(
     tri: np.ndarray, keys: np.ndarray, longest: np.ndarray, marked: np.ndarray, first_new: int
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split every face with marked edges at their midpoints (longest edge first).
 
     Returns:
-        new faces (K', 3) int64 and, for each, the row of `tri` it came from (K',).
+        new faces (K', 3) int64, the row of `tri` each came from (K',), and the rows of
+        `tri` left whole (their faces come first in the output, unchanged).
     """
     rows = np.arange(len(tri))
-    order = (longest[:, None] + np.arange(3)) % 3
-    a, b, c = (tri[rows, order[:, i]] for i in range(3))
-    kab, kbc, kca = (keys[rows, order[:, i]] for i in range(3))
+    split = _member(keys[rows, longest], marked)
+    whole = np.flatnonzero(~split)
+    todo = np.flatnonzero(split)
+    order = (longest[todo, None] + np.arange(3)) % 3
+    a, b, c = (tri[todo, order[:, i]] for i in range(3))
+    kab, kbc, kca = (keys[todo, order[:, i]] for i in range(3))
     mid = lambda k: first_new + np.searchsorted(marked, k)  # noqa: E731
-    split = np.isin(kab, marked)
-    sbc = split & np.isin(kbc, marked)
-    sca = split & np.isin(kca, marked)
+    sbc = _member(kbc, marked)
+    sca = _member(kca, marked)
     m = mid(kab)
     pieces = [
-        (~split, np.stack([a, b, c], 1)),
-        (split & ~sca, np.stack([a, m, c], 1)),
+        (~sca, np.stack([a, m, c], 1)),
         (sca, np.stack([a, m, mid(kca)], 1)),
         (sca, np.stack([mid(kca), m, c], 1)),
-        (split & ~sbc, np.stack([m, b, c], 1)),
+        (~sbc, np.stack([m, b, c], 1)),
         (sbc, np.stack([m, b, mid(kbc)], 1)),
         (sbc, np.stack([m, mid(kbc), c], 1)),
     ]
-    faces = np.concatenate([f[mask] for mask, f in pieces])
-    origin = np.concatenate([rows[mask] for mask, _ in pieces])
-    return faces, origin
+    faces = np.concatenate([tri[whole], *(f[mask] for mask, f in pieces)])
+    origin = np.concatenate([whole, *(todo[mask] for mask, _ in pieces)])
+    return faces, origin, whole
+
+
+def _face_state(
+    vertices: np.ndarray, tri: np.ndarray, select: Selector, target: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per face: index of its longest edge (K,), whether it must be split (K,) bool, and
+    its edge keys (K, 3)."""
+    pts = vertices[tri]
+    lengths = np.linalg.norm(pts - np.roll(pts, -1, axis=1), axis=2)
+    longest = np.argmax(lengths, axis=1)
+    want = lengths.max(axis=1) > target
+    if want.any():
+        want[want] = select(pts[want])
+    return longest, want, _edge_keys(tri)
 
 
 def _refine_patch(
@@ -89,19 +124,17 @@ def _refine_patch(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | np.ndarray:
     """Refine the faces `tri` (global vertex ids) whose border edges `frozen` may not split.
 
+    Faces left whole by a round keep their state; only the new faces are measured again.
+
     Returns:
         (vertices, faces, parent row) when done, or the frozen edge keys that would have to
         split (the caller grows the patch).
     """
     parent = np.arange(len(tri))
+    longest, want, keys = _face_state(vertices, tri, select, target)
     for _ in range(200):
-        pts = vertices[tri]
-        lengths = np.linalg.norm(pts - np.roll(pts, -1, axis=1), axis=2)
-        longest = np.argmax(lengths, axis=1)
-        want = (lengths.max(axis=1) > target) & select(pts)
         if not want.any():
             return vertices, tri, parent
-        keys = _edge_keys(tri)
         seed = np.unique(keys[np.flatnonzero(want), longest[want]])
         marked = _closure(keys, longest, seed)
         blocked = np.intersect1d(marked, frozen)
@@ -110,10 +143,14 @@ def _refine_patch(
         ends = np.stack([marked >> _SHIFT, marked & np.int64(0xFFFFFFFF)], axis=1)
         first_new = len(vertices)
         vertices = np.concatenate([vertices, vertices[ends].mean(axis=1)])
-        tri, origin = _split(tri, keys, longest, marked, first_new)
+        tri, origin, whole = _split(tri, keys, longest, marked, first_new)
         parent = parent[origin]
         if len(tri) > max_faces:
             raise MeshError(f"local refinement needs more than {max_faces} faces")
+        new_longest, new_want, new_keys = _face_state(vertices, tri[len(whole):], select, target)
+        longest = np.concatenate([longest[whole], new_longest])
+        want = np.concatenate([want[whole], new_want])
+        keys = np.concatenate([keys[whole], new_keys])
     raise MeshError("local refinement did not converge in 200 rounds")
 
 
