@@ -20,7 +20,7 @@ import trimesh
 from synthgen.config import uniform
 from synthgen.defects.base import sample_surface_point
 from synthgen.defects.labelling import as_list
-from synthgen.defects.probing import face_spheres, first_hits
+from synthgen.defects.probing import first_hits, mesh_face_spheres
 from synthgen.errors import DefectNotApplicable
 from synthgen.part import Part
 
@@ -41,8 +41,9 @@ class _Surface:
     def __init__(self, part: Part, faces: np.ndarray):
         self.mesh = part.mesh
         self.faces = faces
-        self.tris = part.mesh.vertices[part.mesh.faces[faces]]
-        self.centres, self.radii = face_spheres(self.tris)
+        self.tris = part.mesh.triangles[faces]
+        centres, radii = mesh_face_spheres(part.mesh)
+        self.centres, self.radii = centres[faces], radii[faces]
 
     def snap(self, point: np.ndarray) -> tuple[np.ndarray, int]:
         """Closest point (3,) on the faces and its face index."""

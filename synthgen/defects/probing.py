@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from synthgen.mesh_ops import cached
+
 
 def face_spheres(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bounding spheres of triangles.
@@ -23,6 +25,11 @@ def face_spheres(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     offsets = triangles - centres[:, None, :]
     radii = np.sqrt(np.einsum("fki,fki->fk", offsets, offsets).max(axis=1))
     return centres, radii
+
+
+def mesh_face_spheres(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
+    """`face_spheres` of every face of `mesh`, cached on the mesh."""
+    return cached(mesh, "synthgen.face_spheres", lambda: face_spheres(mesh.triangles))
 
 
 def first_hits(
@@ -49,7 +56,7 @@ def first_hits(
     keep = np.ones(len(tris), dtype=bool)
     if leaving is not None:
         keep &= (mesh.face_normals @ direction > 0) == leaving
-    centres, radii = face_spheres(tris)
+    centres, radii = mesh_face_spheres(mesh)
     # The rays are parallel: first keep the faces whose spheres meet the cylinder about
     # the rays' common axis that holds every ray (cheap, O(F)), then test ray by ray.
     hub = origins.mean(axis=0)

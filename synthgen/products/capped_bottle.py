@@ -98,7 +98,7 @@ class CappedBottleParams(StrictModel):
     notch_depth: float = Field(
         1.5, ge=0.1, le=40.0, description="depth of the slot into the cap skirt (mm)"
     )
-    segments: int = Field(96, ge=24, le=256, description="facets around the axis (count)")
+    segments: int = Field(72, ge=24, le=256, description="facets around the axis (count)")
 
     @model_validator(mode="after")
     def _check(self) -> CappedBottleParams:

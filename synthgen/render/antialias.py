@@ -19,6 +19,17 @@ DEPTH_JUMP = 0.02
 """A depth step above this fraction of the depth between neighbours is an occlusion edge."""
 
 
+def _window(covered: np.ndarray) -> tuple[slice, slice] | None:
+    """Rows and columns of the bounding box of `covered`, grown by one pixel (or None)."""
+    rows = np.flatnonzero(covered.any(axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(covered.any(axis=0))
+    h, w = covered.shape
+    return (slice(max(rows[0] - 1, 0), min(rows[-1] + 2, h)),
+            slice(max(cols[0] - 1, 0), min(cols[-1] + 2, w)))
+
+
 def geometric_edges(
     face_id: np.ndarray,
     depth: np.ndarray,
@@ -36,11 +47,16 @@ def geometric_edges(
     Returns:
         (H, W) bool.
     """
-    covered = face_id > 0
-    normals = np.zeros((*face_id.shape, 3), dtype=np.float32)
-    normals[covered] = face_normals[face_id[covered].astype(np.int64) - 1]
-    cos_crease = math.cos(math.radians(crease_angle_deg))
     edges = np.zeros(face_id.shape, dtype=bool)
+    window = _window(face_id > 0)
+    if window is None:
+        return edges
+    ids, dep = face_id[window], depth[window]
+    covered = ids > 0
+    normals = np.zeros((*ids.shape, 3), dtype=np.float32)
+    normals[covered] = face_normals[ids[covered].astype(np.int64) - 1]
+    cos_crease = math.cos(math.radians(crease_angle_deg))
+    found = edges[window]
     for axis in (0, 1):
         a = [slice(None), slice(None)]
         b = [slice(None), slice(None)]
@@ -48,11 +64,11 @@ def geometric_edges(
         a, b = tuple(a), tuple(b)
         both = covered[a] & covered[b]
         step = covered[a] != covered[b]
-        near = np.maximum(depth[a], depth[b])
-        step |= both & (np.abs(depth[a] - depth[b]) > DEPTH_JUMP * near)
+        near = np.maximum(dep[a], dep[b])
+        step |= both & (np.abs(dep[a] - dep[b]) > DEPTH_JUMP * near)
         step |= both & (np.einsum("ijk,ijk->ij", normals[a], normals[b]) < cos_crease)
-        edges[a] |= step
-        edges[b] |= step
+        found[a] |= step
+        found[b] |= step
     return edges
 
 
@@ -67,13 +83,18 @@ def smooth_edges(rgb: np.ndarray, edges: np.ndarray) -> np.ndarray:
         (H, W, 3) uint8 (a new array).
     """
     out = rgb.copy()
-    if not edges.any():
+    window = _window(edges)
+    if window is None:
         return out
-    rows, cols = np.nonzero(edges)
-    padded = np.pad(rgb.astype(np.float32), ((1, 1), (1, 1), (0, 0)), mode="edge")
-    acc = np.zeros((len(rows), 3), dtype=np.float32)
-    for dr, wr in ((-1, 1.0), (0, 2.0), (1, 1.0)):
-        for dc, wc in ((-1, 1.0), (0, 2.0), (1, 1.0)):
-            acc += (wr * wc) * padded[rows + 1 + dr, cols + 1 + dc]
-    out[rows, cols] = np.clip(acc / 16.0 + 0.5, 0, 255).astype(np.uint8)
+    # The filter reads one pixel beyond the window; the image border is replicated.
+    h, w = edges.shape
+    rs, cs = window
+    r0, r1, c0, c1 = rs.start - 1, rs.stop + 1, cs.start - 1, cs.stop + 1
+    pads = ((max(-r0, 0), max(r1 - h, 0)), (max(-c0, 0), max(c1 - w, 0)), (0, 0))
+    block = rgb[max(r0, 0) : min(r1, h), max(c0, 0) : min(c1, w)].astype(np.float32)
+    block = np.pad(block, pads, mode="edge")
+    rows = block[:-2] + 2.0 * block[1:-1] + block[2:]
+    tent = (rows[:, :-2] + 2.0 * rows[:, 1:-1] + rows[:, 2:]) / 16.0
+    mask = edges[window]
+    out[window][mask] = np.clip(tent[mask] + 0.5, 0, 255).astype(np.uint8)
     return out

@@ -48,3 +48,29 @@ def test_composite_premultiplied():
     assert out[0, 1].tolist() == [100, 50, 0]
     assert out[0, 2].tolist() == [50 + 100, 25 + 100, 0 + 100]
     assert composite(np.zeros((2, 2, 4), np.uint8), np.full((2, 2, 3), 7, np.uint8)).max() == 7
+
+
+def test_edge_smoothing_is_the_tent_filter_on_edge_pixels_only():
+    from synthgen.render.antialias import geometric_edges, smooth_edges
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, size=(12, 10, 3), dtype=np.uint8)
+    edges = np.zeros((12, 10), dtype=bool)
+    edges[[0, 5, 11], [0, 4, 9]] = True  # corners and the middle
+    out = smooth_edges(rgb, edges)
+    np.testing.assert_array_equal(out[~edges], rgb[~edges])
+    padded = np.pad(rgb.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="edge")
+    kernel = np.outer([1, 2, 1], [1, 2, 1]) / 16.0
+    for r, c in zip(*np.nonzero(edges), strict=True):
+        expected = np.einsum("ij,ijk->k", kernel, padded[r : r + 3, c : c + 3])
+        np.testing.assert_allclose(out[r, c], np.floor(expected + 0.5), atol=1)
+
+    # Edges: the silhouette of a square and the crease between its two halves.
+    face_id = np.zeros((8, 8), dtype=np.uint32)
+    face_id[2:6, 2:4] = 1
+    face_id[2:6, 4:6] = 2
+    depth = np.where(face_id > 0, 10.0, 0.0).astype(np.float32)
+    normals = np.array([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    found = geometric_edges(face_id, depth, normals)
+    assert found[1, 2] and found[2, 2] and found[3, 3] and found[3, 4]
+    assert not found[0, 0] and not found[7, 7]
