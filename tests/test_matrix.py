@@ -1,38 +1,32 @@
-"""Every registered product × every registered defect: applies cleanly or refuses clearly,
-and renders with masks inside the object."""
+"""Every registered product × every registered defect applies cleanly or refuses clearly
+(rendering of every pair is in tests/render/test_product_masks.py)."""
 
 import functools
 from pathlib import Path
 
 import numpy as np
 import pytest
-import trimesh
 
 from synthgen.defects import DEFECTS, make_defect
 from synthgen.errors import DefectNotApplicable
 from synthgen.products import PRODUCTS, build_product
 
 SHARED_CAD = Path(__file__).resolve().parents[2] / "shared" / "cad" / "featuretype.STL"
+SHIPPED_CAD = Path(__file__).resolve().parents[1] / "meshes" / "bracket.stl"
 
 
 @functools.cache
-def nominal(product: str, tmp: str):
+def nominal(product: str):
     if product != "cad":
         return build_product(product)
     if SHARED_CAD.exists():  # a real machined part, exported in inches
         return build_product("cad", {"path": str(SHARED_CAD), "units": "in"})
-    path = Path(tmp) / "block.stl"  # no shared data: a CAD-like block of large triangles
-    trimesh.creation.box(extents=(40, 30, 20)).export(path)
-    return build_product("cad", {"path": str(path)})
+    # No shared data: the bracket the project ships (scripts/make_meshes.py).
+    return build_product("cad", {"path": str(SHIPPED_CAD)})
 
 
-@pytest.fixture(scope="session")
-def cad_tmp(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("cad"))
-
-
-def _apply(product, defect, cad_tmp, seed=0):
-    part = nominal(product, cad_tmp)
+def _apply(product, defect, seed=0):
+    part = nominal(product)
     kind = make_defect(defect)
     try:
         params = kind.sample(part, np.random.default_rng(seed))
@@ -45,8 +39,8 @@ def _apply(product, defect, cad_tmp, seed=0):
 
 @pytest.mark.parametrize("defect", DEFECTS.names())
 @pytest.mark.parametrize("product", PRODUCTS.names())
-def test_defect_applies_or_refuses(product, defect, cad_tmp):
-    part, defective = _apply(product, defect, cad_tmp)
+def test_defect_applies_or_refuses(product, defect):
+    part, defective = _apply(product, defect)
     if defective is None:
         assert defect == "short_notch" and part.notch is None, (
             f"{defect} refused {product}, which should take it"
@@ -63,10 +57,10 @@ def test_defect_applies_or_refuses(product, defect, cad_tmp):
 
 
 @pytest.mark.parametrize("product", PRODUCTS.names())
-def test_same_seed_gives_the_same_defective_mesh(product, cad_tmp):
-    defect = "short_notch" if nominal(product, cad_tmp).notch is not None else "bulge"
-    _, a = _apply(product, defect, cad_tmp, seed=3)
-    _, b = _apply(product, defect, cad_tmp, seed=3)
+def test_same_seed_gives_the_same_defective_mesh(product):
+    defect = "short_notch" if nominal(product).notch is not None else "bulge"
+    _, a = _apply(product, defect, seed=3)
+    _, b = _apply(product, defect, seed=3)
     np.testing.assert_array_equal(a.mesh.vertices, b.mesh.vertices)
     np.testing.assert_array_equal(a.mesh.faces, b.mesh.faces)
     np.testing.assert_array_equal(a.face_defect, b.face_defect)

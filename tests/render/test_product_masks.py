@@ -7,6 +7,7 @@ products, defects and renderer together give the labels the issue promises.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,8 @@ from synthgen.scene import Background, Camera, Light, Material, Scene, SceneSpec
 from synthgen.scene.sampling import look_at
 
 pytestmark = pytest.mark.gl
+
+SHIPPED_CAD = Path(__file__).resolve().parents[2] / "meshes" / "bracket.stl"
 
 
 def _scene(eye: np.ndarray, target: np.ndarray, size: int, yfov_deg: float = 20.0) -> Scene:
@@ -117,13 +120,9 @@ def test_notch_shortened_by_1mm_is_masked_at_its_end(renderer, cap):
 
 
 @pytest.fixture(scope="module")
-def nominals(tmp_path_factory):
+def nominals():
     parts = {name: build_product(name) for name in PRODUCTS.names() if name != "cad"}
-    path = tmp_path_factory.mktemp("cad") / "block.stl"
-    import trimesh
-
-    trimesh.creation.box(extents=(40, 30, 20)).export(path)
-    parts["cad"] = build_product("cad", {"path": str(path)})
+    parts["cad"] = build_product("cad", {"path": str(SHIPPED_CAD)})
     return parts
 
 
