@@ -46,6 +46,19 @@ def check_range_within(
     return value
 
 
+def within(low: float, high: float):
+    """A pydantic field validator keeping a Range inside [low, high]:
+
+        radius: Range = (1.0, 3.0)
+        _radius = field_validator("radius")(within(0.05, 500.0))
+    """
+
+    def check(cls, value, info):
+        return check_range_within(info.field_name, value, low, high)
+
+    return check
+
+
 def uniform(rng: np.random.Generator, value: tuple[float, float]) -> float:
     """One uniform draw from a Range; a fixed value still consumes one draw (stable streams)."""
     return float(rng.uniform(value[0], value[1]))

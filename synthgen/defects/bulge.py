@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from pydantic import field_validator
 
-from synthgen.config import Range, check_range_within
+from synthgen.config import Range, within
 from synthgen.defects.base import DefectConfig, DefectType, register_defect
 from synthgen.defects.displacement import apply_displacement, sample_displacement
 from synthgen.part import Part
@@ -32,15 +32,8 @@ class Bulge(DefectType):
         radius: Range = (1.0, 3.0)
         height: Range = (0.1, 0.5)
 
-        @field_validator("radius")
-        @classmethod
-        def _radius(cls, v):
-            return check_range_within("radius", v, 0.05, 500.0)
-
-        @field_validator("height")
-        @classmethod
-        def _height(cls, v):
-            return check_range_within("height", v, 0.001, 100.0)
+        _radius = field_validator("radius")(within(0.05, 500.0))
+        _height = field_validator("height")(within(0.001, 100.0))
 
     def sample(
         self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 import trimesh
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
-from synthgen.config import Range, check_range_within, uniform
+from synthgen.config import Range, uniform, within
 from synthgen.defects.base import (
     DefectConfig,
     DefectType,
@@ -84,28 +84,13 @@ class Chip(DefectType):
 
         width: Range = (0.5, 2.0)
         depth: Range = (0.2, 0.8)
-        jitter: float = 0.25
-        min_edge_angle: float = 40.0
+        jitter: float = Field(0.25, ge=0.0, le=0.6)
+        min_edge_angle: float = Field(40.0, ge=1.0, le=179.0)
 
-        @field_validator("width")
-        @classmethod
-        def _width(cls, v):
-            return check_range_within("width", v, 0.02, 500.0)
+        _width = field_validator("width")(within(0.02, 500.0))
+        _depth = field_validator("depth")(within(0.01, 500.0))
 
-        @field_validator("depth")
-        @classmethod
-        def _depth(cls, v):
-            return check_range_within("depth", v, 0.01, 500.0)
 
-        @field_validator("jitter")
-        @classmethod
-        def _jitter(cls, v):
-            return check_range_within("jitter", (v, v), 0.0, 0.6)[0]
-
-        @field_validator("min_edge_angle")
-        @classmethod
-        def _angle(cls, v):
-            return check_range_within("min_edge_angle", (v, v), 1.0, 179.0)[0]
 
     def sample(
         self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
-from synthgen.config import Range, check_range_within
+from synthgen.config import Range, within
 from synthgen.defects.base import DefectConfig, DefectType, register_defect
 from synthgen.defects.cutting import require_solid, subtract
 from synthgen.defects.groove import path_length, sample_groove, sweep_cutter
@@ -36,27 +36,12 @@ class Crack(DefectType):
         width: Range = (0.05, 0.2)
         depth: Range = (0.2, 0.6)
         length: Range = (2.0, 6.0)
-        jag: float = 35.0
+        jag: float = Field(35.0, ge=0.0, le=45.0)
 
-        @field_validator("width")
-        @classmethod
-        def _width(cls, v):
-            return check_range_within("width", v, 0.005, 20.0)
+        _width = field_validator("width")(within(0.005, 20.0))
+        _depth = field_validator("depth")(within(0.005, 50.0))
+        _length = field_validator("length")(within(0.05, 500.0))
 
-        @field_validator("depth")
-        @classmethod
-        def _depth(cls, v):
-            return check_range_within("depth", v, 0.005, 50.0)
-
-        @field_validator("length")
-        @classmethod
-        def _length(cls, v):
-            return check_range_within("length", v, 0.05, 500.0)
-
-        @field_validator("jag")
-        @classmethod
-        def _jag(cls, v):
-            return check_range_within("jag", (v, v), 0.0, 45.0)[0]
 
     def sample(
         self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None

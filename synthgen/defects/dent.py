@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from pydantic import field_validator
 
-from synthgen.config import Range, check_range_within
+from synthgen.config import Range, within
 from synthgen.defects.base import DefectConfig, DefectType, register_defect
 from synthgen.defects.displacement import apply_displacement, sample_displacement
 from synthgen.part import Part
@@ -32,15 +32,8 @@ class Dent(DefectType):
         radius: Range = (1.0, 3.0)
         depth: Range = (0.1, 0.5)
 
-        @field_validator("radius")
-        @classmethod
-        def _radius(cls, v):
-            return check_range_within("radius", v, 0.05, 500.0)
-
-        @field_validator("depth")
-        @classmethod
-        def _depth(cls, v):
-            return check_range_within("depth", v, 0.001, 100.0)
+        _radius = field_validator("radius")(within(0.05, 500.0))
+        _depth = field_validator("depth")(within(0.001, 100.0))
 
     def sample(
         self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None

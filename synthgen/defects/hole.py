@@ -9,7 +9,7 @@ import numpy as np
 import trimesh
 from pydantic import field_validator
 
-from synthgen.config import Range, check_range_within, uniform
+from synthgen.config import Range, uniform, within
 from synthgen.defects.base import DefectConfig, DefectType, register_defect, sample_surface_point
 from synthgen.defects.cutting import require_solid, subtract
 from synthgen.defects.labelling import as_list, unit
@@ -44,15 +44,8 @@ class Hole(DefectType):
         depth: Range = (0.3, 1.5)
         through_probability: float = 0.5
 
-        @field_validator("diameter")
-        @classmethod
-        def _diameter(cls, v):
-            return check_range_within("diameter", v, 0.02, 500.0)
-
-        @field_validator("depth")
-        @classmethod
-        def _depth(cls, v):
-            return check_range_within("depth", v, 0.01, 500.0)
+        _diameter = field_validator("diameter")(within(0.02, 500.0))
+        _depth = field_validator("depth")(within(0.01, 500.0))
 
         @field_validator("through_probability")
         @classmethod

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
-from synthgen.config import Range, check_range_within
+from synthgen.config import Range, within
 from synthgen.defects.base import DefectConfig, DefectType, register_defect
 from synthgen.defects.cutting import require_solid, subtract
 from synthgen.defects.groove import path_length, sample_groove, sweep_cutter
@@ -39,27 +39,12 @@ class Scratch(DefectType):
         width: Range = (0.1, 0.4)
         depth: Range = (0.02, 0.08)
         length: Range = (3.0, 12.0)
-        bend: float = 40.0
+        bend: float = Field(40.0, ge=0.0, le=180.0)
 
-        @field_validator("width")
-        @classmethod
-        def _width(cls, v):
-            return check_range_within("width", v, 0.005, 20.0)
+        _width = field_validator("width")(within(0.005, 20.0))
+        _depth = field_validator("depth")(within(0.002, 10.0))
+        _length = field_validator("length")(within(0.05, 1000.0))
 
-        @field_validator("depth")
-        @classmethod
-        def _depth(cls, v):
-            return check_range_within("depth", v, 0.002, 10.0)
-
-        @field_validator("length")
-        @classmethod
-        def _length(cls, v):
-            return check_range_within("length", v, 0.05, 1000.0)
-
-        @field_validator("bend")
-        @classmethod
-        def _bend(cls, v):
-            return check_range_within("bend", (v, v), 0.0, 180.0)[0]
 
     def sample(
         self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None

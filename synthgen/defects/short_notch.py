@@ -14,9 +14,9 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
-from synthgen.config import Range, check_range_within, uniform
+from synthgen.config import Range, uniform, within
 from synthgen.defects.base import (
     DEFECTS,
     DefectConfig,
@@ -81,17 +81,10 @@ class ShortNotch(DefectType):
         """
 
         length: Range = (0.5, 2.0)
-        min_remaining: float = 0.5
+        min_remaining: float = Field(0.5, ge=0.0, le=1000.0)
 
-        @field_validator("length")
-        @classmethod
-        def _length(cls, v):
-            return check_range_within("length", v, 0.001, 1000.0)
+        _length = field_validator("length")(within(0.001, 1000.0))
 
-        @field_validator("min_remaining")
-        @classmethod
-        def _min(cls, v):
-            return check_range_within("min_remaining", (v, v), 0.0, 1000.0)[0]
 
     def sample(
         self, part: Part, rng: np.random.Generator, face_weights: np.ndarray | None = None

@@ -10,18 +10,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from synthgen.config import Range, StrictModel, check_range_within
+from synthgen.config import Range, StrictModel, within
 
 RGB = tuple[float, float, float]
-
-
-def _within(low: float, high: float):
-    """A field validator that keeps a Range inside [low, high]."""
-
-    def check(cls, value, info):
-        return check_range_within(info.field_name, value, low, high)
-
-    return check
 
 
 class PoseSpec(StrictModel):
@@ -42,8 +33,8 @@ class PoseSpec(StrictModel):
     plane_angle_deg: Range = (0.0, 360.0)
     plane_normal: RGB | None = None
 
-    _yaw = field_validator("yaw_deg", "plane_angle_deg")(_within(-360.0, 720.0))
-    _tilt = field_validator("tilt_deg")(_within(0.0, 180.0))
+    _yaw = field_validator("yaw_deg", "plane_angle_deg")(within(-360.0, 720.0))
+    _tilt = field_validator("tilt_deg")(within(0.0, 180.0))
 
     @field_validator("plane_normal")
     @classmethod
@@ -75,11 +66,11 @@ class CameraSpec(StrictModel):
     aim_jitter: Range = (0.0, 0.1)
     roll_deg: Range = (0.0, 0.0)
 
-    _fov = field_validator("yfov_deg")(_within(1.0, 120.0))
-    _distance = field_validator("distance")(_within(0.3, 100.0))
-    _elevation = field_validator("elevation_deg")(_within(-90.0, 90.0))
-    _azimuth = field_validator("azimuth_deg", "roll_deg")(_within(-360.0, 720.0))
-    _aim = field_validator("aim_jitter")(_within(0.0, 1.0))
+    _fov = field_validator("yfov_deg")(within(1.0, 120.0))
+    _distance = field_validator("distance")(within(0.3, 100.0))
+    _elevation = field_validator("elevation_deg")(within(-90.0, 90.0))
+    _azimuth = field_validator("azimuth_deg", "roll_deg")(within(-360.0, 720.0))
+    _aim = field_validator("aim_jitter")(within(0.0, 1.0))
 
 
 class LightingSpec(StrictModel):
@@ -107,13 +98,13 @@ class LightingSpec(StrictModel):
     color_temperature_k: Range = (4500.0, 6500.0)
     ambient: Range = (0.15, 0.35)
 
-    _intensity = field_validator("key_intensity")(_within(0.0, 100.0))
+    _intensity = field_validator("key_intensity")(within(0.0, 100.0))
     _angles = field_validator(
         "key_azimuth_deg", "key_elevation_deg", "fill_azimuth_deg", "rim_elevation_deg"
-    )(_within(-180.0, 180.0))
-    _ratios = field_validator("fill_ratio", "rim_ratio")(_within(0.0, 10.0))
-    _temperature = field_validator("color_temperature_k")(_within(1500.0, 12000.0))
-    _ambient = field_validator("ambient")(_within(0.0, 1.0))
+    )(within(-180.0, 180.0))
+    _ratios = field_validator("fill_ratio", "rim_ratio")(within(0.0, 10.0))
+    _temperature = field_validator("color_temperature_k")(within(1500.0, 12000.0))
+    _ambient = field_validator("ambient")(within(0.0, 1.0))
 
 
 class MaterialSpec(StrictModel):
@@ -134,8 +125,8 @@ class MaterialSpec(StrictModel):
     metallic: Range = (0.0, 0.1)
     roughness: Range = (0.3, 0.7)
 
-    _hue = field_validator("hue_deg")(_within(-360.0, 720.0))
-    _unit = field_validator("saturation", "value", "metallic", "roughness")(_within(0.0, 1.0))
+    _hue = field_validator("hue_deg")(within(-360.0, 720.0))
+    _unit = field_validator("saturation", "value", "metallic", "roughness")(within(0.0, 1.0))
 
     @field_validator("palette")
     @classmethod
@@ -162,7 +153,7 @@ class BackgroundSpec(StrictModel):
     saturation: Range = (0.0, 0.3)
     image_dir: str | None = None
 
-    _unit = field_validator("value", "saturation")(_within(0.0, 1.0))
+    _unit = field_validator("value", "saturation")(within(0.0, 1.0))
 
     @model_validator(mode="after")
     def _needs_dir(self) -> BackgroundSpec:
