@@ -75,7 +75,8 @@ def format_validation_error(error: ValidationError, source: str = "") -> str:
         if item["type"] == "extra_forbidden":
             message = "unknown key"
         value = item.get("input")
-        shown = "" if item["type"] in ("missing", "extra_forbidden") else f" (got {value!r})"
+        quiet = item["type"] in ("missing", "extra_forbidden") or repr(value) in message
+        shown = "" if quiet else f" (got {value!r})"
         lines.append(f"{source}{path or '<root>'}: {message}{shown}")
     return "\n".join(lines)
 
