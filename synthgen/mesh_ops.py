@@ -6,6 +6,8 @@ grooves while keeping the labels of the faces they did not touch.
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -56,7 +58,21 @@ def to_manifold(mesh: trimesh.Trimesh, what: str = "mesh") -> tuple[manifold3d.M
     Raises:
         MeshError: the mesh is not a closed 2-manifold (manifold3d's status names why).
     """
-    return cached(mesh, "synthgen.manifold", lambda: _build_manifold(mesh, what))
+    _HOLDERS.add(mesh)
+    return cached(mesh, MANIFOLD_KEY, lambda: _build_manifold(mesh, what))
+
+
+MANIFOLD_KEY = "synthgen.manifold"
+_HOLDERS: weakref.WeakSet[trimesh.Trimesh] = weakref.WeakSet()
+"""Meshes that may hold a cached manifold3d solid."""
+
+
+@atexit.register
+def _drop_cached_manifolds() -> None:
+    """Free cached manifold3d solids before the interpreter shuts down (nanobind otherwise
+    reports the ones still referenced by long-lived meshes as leaks)."""
+    for mesh in list(_HOLDERS):
+        mesh._cache.cache.pop(MANIFOLD_KEY, None)
 
 
 def _build_manifold(mesh: trimesh.Trimesh, what: str) -> tuple[manifold3d.Manifold, int]:

@@ -24,8 +24,18 @@ import numpy as np
 
 from synthgen.errors import SynthgenError
 
-PNG_COMPRESS_LEVEL = 6
-"""zlib level of every PNG synthgen writes (fixed, so that PNG bytes are reproducible)."""
+PNG_COMPRESS_LEVEL = 1
+"""zlib level of every PNG synthgen writes (fixed, so that PNG bytes are reproducible).
+Level 1 encodes a noisy 256x256 render about 2.5x faster than level 6 for ~15 % more bytes."""
+
+FSYNC = os.environ.get("SYNTHGEN_FSYNC", "0") not in ("", "0", "false", "no")
+"""Flush every file to disk before its rename (set SYNTHGEN_FSYNC=1). Off by default: the
+rename alone already guarantees that a killed process leaves no partial file; fsync adds
+protection against power loss at about 1-2 ms per file."""
+
+_last_png: tuple[np.ndarray, bytes] | None = None
+"""The last image encoded and its bytes: every format writes the same RGB image of a
+sample, so it is encoded once (the array is held, so its identity cannot be reused)."""
 
 
 class OutputError(SynthgenError, OSError):
@@ -83,7 +93,8 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if FSYNC:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -95,7 +106,8 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         if isinstance(exc, OSError) and not isinstance(exc, OutputError):
             raise OutputError(path, exc) from exc
         raise
-    _fsync_dir(path.parent)
+    if FSYNC:
+        _fsync_dir(path.parent)
     return path
 
 
@@ -121,7 +133,9 @@ def write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = None
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of an image, with fixed settings (same pixels → same bytes).
+    """PNG bytes of an image, with fixed settings (same pixels → same bytes). The bytes of
+    the last array encoded are reused when the same array object comes again (do not modify
+    an image array after writing it).
 
     Args:
         image: (H, W) uint8 or bool (written as 8-bit grey, True → 255) or (H, W, 3) uint8
@@ -130,8 +144,12 @@ def encode_png(image: np.ndarray) -> bytes:
     Returns:
         The PNG file's bytes.
     """
+    global _last_png
     from PIL import Image
 
+    if _last_png is not None and _last_png[0] is image:
+        return _last_png[1]
+    source = image
     image = np.asarray(image)
     if image.dtype == bool:
         image = image.astype(np.uint8) * 255
@@ -145,7 +163,8 @@ def encode_png(image: np.ndarray) -> bytes:
     Image.fromarray(np.ascontiguousarray(image)).save(  # mode L for (H, W), RGB for (H, W, 3)
         buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL, optimize=False
     )
-    return buf.getvalue()
+    _last_png = (source, buf.getvalue())
+    return _last_png[1]
 
 
 def write_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
