@@ -238,6 +238,31 @@ def _software_gl() -> bool:
                for soft in ("llvmpipe", "softpipe", "swrast", "software"))
 
 
+def _delete_offscreen(offscreen: pyrender.OffscreenRenderer) -> None:
+    """Free pyrender's GL objects and its EGL context, but keep the EGL display.
+
+    pyrender's own `delete` terminates the EGL display, which Mesa shares between every
+    context of the process: it would break any other renderer still open (a preview and a
+    dataset job in one program, two renderers in tests). The display is freed at exit.
+    """
+    platform = offscreen._platform
+    platform.make_current()
+    offscreen._renderer.delete()
+    platform.make_uncurrent()
+    display = getattr(platform, "_egl_display", None)
+    context = getattr(platform, "_egl_context", None)
+    if display is not None and context is not None:
+        from OpenGL.EGL import eglDestroyContext
+
+        eglDestroyContext(display, context)
+        # Forget the display too: pyrender's platform terminates it when collected.
+        platform._egl_context = platform._egl_display = None
+    elif display is None:  # not EGL (OSMesa, a window): pyrender's own clean-up is safe
+        platform.delete_context()
+    offscreen._renderer = None
+    offscreen._platform = None
+
+
 class PyrenderRenderer:
     """Renders labelled views with pyrender; implements `synthgen.render.result.Renderer`.
 
@@ -478,7 +503,7 @@ class PyrenderRenderer:
         finally:
             self._cache.clear()
             self._last_labels = None
-            self._offscreen.delete()
+            _delete_offscreen(self._offscreen)
             self._offscreen = None
 
     def __enter__(self) -> PyrenderRenderer:

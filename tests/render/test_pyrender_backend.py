@@ -272,3 +272,16 @@ def test_split_sharp_edges_matches_the_corner_graph_on_a_real_part():
     pairs = np.unique(np.stack([faces.reshape(-1), labels], axis=1), axis=0)
     assert len(pairs) == count
     assert np.array_equal(positions[faces], mesh.triangles.astype(np.float32))
+
+
+def test_closing_one_renderer_leaves_another_working(renderer):
+    from synthgen.render.pyrender_backend import PyrenderRenderer
+
+    part = sphere_part(2)
+    scene = make_scene(32)
+    before = renderer.render(scene, part)
+    other = PyrenderRenderer(32, 32)
+    other.render(scene, part)
+    other.close()
+    after = renderer.render(scene, part)  # the session renderer still works
+    np.testing.assert_array_equal(before.rgb, after.rgb)
