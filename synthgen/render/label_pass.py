@@ -36,10 +36,11 @@ void main() {
 _FRAGMENT_SHADER = """
 #version 330 core
 in float view_depth;
+uniform uint id_offset;
 layout(location = 0) out uint face_id;
 layout(location = 1) out float depth;
 void main() {
-    face_id = uint(gl_PrimitiveID + 1);
+    face_id = uint(gl_PrimitiveID + 1) + id_offset;
     depth = view_depth;
 }
 """
@@ -112,6 +113,7 @@ class LabelPass:
         self._program = _link(_VERTEX_SHADER, _FRAGMENT_SHADER)
         self._loc_model_view = gl.glGetUniformLocation(self._program, "model_view")
         self._loc_projection = gl.glGetUniformLocation(self._program, "projection")
+        self._loc_id_offset = gl.glGetUniformLocation(self._program, "id_offset")
         self._fbo: int | None = None
         self._renderbuffers: list[int] = []
         self._size = (0, 0)
@@ -182,11 +184,23 @@ class LabelPass:
         size: tuple[int, int],
         cull_back_faces: bool = True,
     ) -> Labels:
-        """Draw one mesh alone and read its labels back.
+        """Draw one mesh alone and read its labels back (see `draw_many`)."""
+        return self.draw_many([(mesh, model_view)], projection, size, cull_back_faces)
+
+    def draw_many(
+        self,
+        meshes: list[tuple[GpuMesh, np.ndarray]],
+        projection: np.ndarray,
+        size: tuple[int, int],
+        cull_back_faces: bool = True,
+    ) -> Labels:
+        """Draw several meshes into one depth-tested frame and read the labels back.
+
+        Mesh k's face i is written as `offset_k + i + 1`, offset_k being the face count of
+        the meshes before it, so one image tells which object and face every pixel shows.
 
         Args:
-            mesh: buffers from `upload`.
-            model_view: (4, 4) object → camera (OpenGL camera frame, mm).
+            meshes: (buffers from `upload`, (4, 4) object → camera model-view, mm) each.
             projection: (4, 4) OpenGL projection matrix.
             size: (width, height) in pixels.
             cull_back_faces: skip back faces (right for closed meshes, which never show
@@ -212,12 +226,18 @@ class LabelPass:
         gl.glClearBufferfv(gl.GL_COLOR, 1, np.zeros(4, dtype=np.float32))
         gl.glClearBufferfv(gl.GL_DEPTH, 0, np.ones(1, dtype=np.float32))
         gl.glUseProgram(self._program)
-        mv = np.ascontiguousarray(model_view, dtype=np.float32)
         proj = np.ascontiguousarray(projection, dtype=np.float32)
-        gl.glUniformMatrix4fv(self._loc_model_view, 1, gl.GL_TRUE, mv)
         gl.glUniformMatrix4fv(self._loc_projection, 1, gl.GL_TRUE, proj)
-        gl.glBindVertexArray(mesh.vao)
-        gl.glDrawElements(gl.GL_TRIANGLES, 3 * mesh.n_faces, gl.GL_UNSIGNED_INT, ctypes.c_void_p(0))
+        offset = 0
+        for mesh, model_view in meshes:
+            mv = np.ascontiguousarray(model_view, dtype=np.float32)
+            gl.glUniformMatrix4fv(self._loc_model_view, 1, gl.GL_TRUE, mv)
+            gl.glUniform1ui(self._loc_id_offset, offset)
+            gl.glBindVertexArray(mesh.vao)
+            gl.glDrawElements(
+                gl.GL_TRIANGLES, 3 * mesh.n_faces, gl.GL_UNSIGNED_INT, ctypes.c_void_p(0)
+            )
+            offset += mesh.n_faces
         gl.glBindVertexArray(0)
         gl.glUseProgram(0)
         face_id = np.empty((height, width), dtype=np.uint32)

@@ -21,7 +21,8 @@ import os
 import sys
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -33,7 +34,7 @@ from synthgen.errors import MissingDependency
 from synthgen.part import Part
 from synthgen.render.antialias import geometric_edges, smooth_edges
 from synthgen.render.compositing import background_image, composite
-from synthgen.render.masks import defect_masks
+from synthgen.render.placement import Placed, offsets, placed_masks
 from synthgen.render.result import RenderResult
 from synthgen.scene.model import Light, Scene
 
@@ -51,7 +52,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from OpenGL import GL
 
-from synthgen.render.label_pass import GpuMesh, LabelPass, Labels  # after the platform is set
+from synthgen.render.label_pass import GpuMesh, LabelPass  # after the platform is set
 
 log = logging.getLogger(__name__)
 
@@ -351,18 +352,20 @@ class PyrenderRenderer:
 
     # -- passes ----------------------------------------------------------------------------
 
-    def _rgb_pass(self, scene: Scene, part: Part, mesh: pyrender.Mesh) -> np.ndarray:
-        """(H, W, 4) uint8 premultiplied RGBA of the part over a transparent background."""
+    def _rgb_pass(self, scene: Scene, placed: Sequence[Placed]) -> np.ndarray:
+        """(H, W, 4) uint8 premultiplied RGBA of the parts over a transparent background."""
         material = scene.material
-        mesh.primitives[0].material = pyrender.MetallicRoughnessMaterial(
-            baseColorFactor=(*material.base_color, 1.0),
-            metallicFactor=material.metallic,
-            roughnessFactor=material.roughness,
-            doubleSided=not part.watertight,
-        )
         a = float(scene.ambient)
         world = pyrender.Scene(bg_color=(0.0, 0.0, 0.0, 0.0), ambient_light=(a, a, a))
-        world.add(mesh, pose=np.array(scene.object_pose))
+        for obj in placed:
+            mesh = self._pyrender_mesh(self._entry(obj.part.mesh))
+            mesh.primitives[0].material = pyrender.MetallicRoughnessMaterial(
+                baseColorFactor=(*material.base_color, 1.0),
+                metallicFactor=material.metallic,
+                roughnessFactor=material.roughness,
+                doubleSided=not obj.part.watertight,
+            )
+            world.add(mesh, pose=np.array(obj.pose))
         world.add(self._pyrender_camera(scene), pose=np.array(scene.camera.pose))
         for light in scene.lights:
             world.add(_pyrender_light(light), pose=_light_node_pose(light))
@@ -379,44 +382,57 @@ class PyrenderRenderer:
             aspectRatio=camera.width / camera.height,
         )
 
-    def _label_passes(self, scene: Scene, parts: list[Part]) -> list[Labels]:
-        """Face ids and depths of each part in `scene`.
+    def _label_pass(self, scene: Scene, parts: Sequence[Part], poses: Sequence[np.ndarray]):
+        """Combined face ids (offset per part, see placement.py) and depths of `parts`.
 
-        The result for a part drawn in the same scene object as the last call is reused (a
-        defect placed with `face_visibility` then costs no extra pass in `render`).
+        The result for the same meshes in the same scene object as the last call is reused
+        (a defect placed with `face_visibility` then costs no extra pass in `render`).
         """
+        key = (id(scene), *(id(p.mesh) for p in parts))
+        if self._last_labels is not None and self._last_labels[0] == key:
+            return self._last_labels[1]
         camera = scene.camera
         size = (camera.width, camera.height)
         projection = self._pyrender_camera(scene).get_projection_matrix(*size)
-        model_view = np.linalg.inv(camera.pose) @ scene.object_pose
-        out: list[Labels] = []
+        view = np.linalg.inv(camera.pose)
         self._offscreen._platform.make_current()
         try:
             self._free_pending()
-            for part in parts:
-                key = (id(scene), id(part.mesh))
-                if self._last_labels is not None and self._last_labels[0] == key:
-                    out.append(self._last_labels[1])
-                    continue
-                gpu = self._gpu_mesh(self._entry(part.mesh))
-                out.append(self._labels.draw(gpu, model_view, projection, size, part.watertight))
+            meshes = [(self._gpu_mesh(self._entry(p.mesh)), view @ pose)
+                      for p, pose in zip(parts, poses, strict=True)]
+            closed = all(p.watertight for p in parts)
+            return self._labels.draw_many(meshes, projection, size, closed)
         finally:
             self._offscreen._platform.make_uncurrent()
-        return out
 
     def face_visibility(self, scene: Scene, part: Part) -> np.ndarray:
-        """How many pixel centres see each face of `part` in `scene`.
+        """How many pixel centres see each face of `part` in `scene` (posed by
+        scene.object_pose).
 
         Returns:
             (F,) int64 pixel counts (0 for faces the camera does not see).
         """
+        return self.placed_visibility(scene, [part], [scene.object_pose])[0]
+
+    def placed_visibility(
+        self, scene: Scene, parts: Sequence[Part], poses: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        """Per part, how many pixel centres see each of its faces when all `parts` are in
+        the view together (so occlusion by the others counts).
+
+        Returns:
+            One (F_k,) int64 array of pixel counts per part.
+        """
         if self._offscreen is None:
             raise RuntimeError("this renderer has been closed")
-        labels = self._label_passes(scene, [part])[0]
-        # Keep the scene alive with the key so id(scene) cannot be reused meanwhile.
-        self._last_labels = ((id(scene), id(part.mesh)), labels, scene, part.mesh)
+        labels = self._label_pass(scene, parts, poses)
+        # Keep the scene and meshes alive with the key so their ids cannot be reused.
+        key = (id(scene), *(id(p.mesh) for p in parts))
+        self._last_labels = (key, labels, scene, [p.mesh for p in parts])
         ids = labels.face_id[labels.face_id > 0].astype(np.int64) - 1
-        return np.bincount(ids, minlength=len(part.mesh.faces))
+        counts = np.bincount(ids, minlength=int(offsets(parts)[-1]))
+        starts = offsets(parts)
+        return [counts[starts[k] : starts[k + 1]] for k in range(len(parts))]
 
     def _free_pending(self) -> None:
         """Free evicted GPU buffers; needs the context current."""
@@ -431,44 +447,56 @@ class PyrenderRenderer:
 
         Args:
             scene: the scene; its camera sets the image size.
-            part: the (possibly defective) part.
+            part: the (possibly defective) part, posed by scene.object_pose.
             nominal: the defect-free twin; required when `part.records` is not empty
                 (ignored otherwise).
 
         Returns:
             The RenderResult (see its docstring for shapes, units and the mask rule).
         """
-        if self._offscreen is None:
-            raise RuntimeError("this renderer has been closed")
         if part.records and nominal is None:
             raise ValueError("part has defect records; pass its nominal twin as `nominal`")
+        placed = [Placed(part, nominal if nominal is not None else part, scene.object_pose)]
+        result = self.render_placed(scene, placed)
+        return replace(result, instance_masks=None, defect_owner=None)
+
+    def render_placed(self, scene: Scene, placed: Sequence[Placed]) -> RenderResult:
+        """Render several objects in one view (each with its own pose and nominal twin).
+
+        Returns:
+            A RenderResult with `instance_masks` (one per object, occlusion included) and
+            `defect_owner` (the object of each defect mask, records in object order).
+        """
+        if self._offscreen is None:
+            raise RuntimeError("this renderer has been closed")
         camera = scene.camera
         t0 = time.perf_counter()
-        entry = self._entry(part.mesh)
-        mesh = self._pyrender_mesh(entry)
+        entries = [self._entry(obj.part.mesh) for obj in placed]
+        for entry in entries:
+            self._pyrender_mesh(entry)
         self._offscreen.viewport_width = camera.width
         self._offscreen.viewport_height = camera.height
         t1 = time.perf_counter()
-        rgba = self._rgb_pass(scene, part, mesh)
+        rgba = self._rgb_pass(scene, placed)
         t2 = time.perf_counter()
-        labels = self._label_passes(scene, [part, nominal] if part.records else [part])
+        poses = [obj.pose for obj in placed]
+        defective = self._label_pass(scene, [obj.part for obj in placed], poses)
+        nominal = None
+        if any(obj.part.records for obj in placed):
+            nominal = self._label_pass(scene, [obj.nominal for obj in placed], poses)
         t3 = time.perf_counter()
-        nom = labels[1] if len(labels) > 1 else None
-        object_mask, masks = defect_masks(
-            labels[0].face_id,
-            labels[0].depth,
-            None if nom is None else nom.face_id,
-            None if nom is None else nom.depth,
-            part.face_defect,
-            part.records,
+        object_mask, instances, masks, owners = placed_masks(
+            (defective.face_id, defective.depth),
+            None if nominal is None else (nominal.face_id, nominal.depth),
+            placed,
             camera,
-            scene.object_pose,
         )
         t4 = time.perf_counter()
         rgb = composite(rgba, background_image(scene.background, camera.width, camera.height))
         if self.antialias == "edge":
+            normals = np.concatenate([entry.face_normals for entry in entries])
             edges = geometric_edges(
-                labels[0].face_id, labels[0].depth, entry.face_normals, self.crease_angle_deg
+                defective.face_id, defective.depth, normals, self.crease_angle_deg
             )
             rgb = smooth_edges(rgb, edges)
         t5 = time.perf_counter()
@@ -482,11 +510,13 @@ class PyrenderRenderer:
         }
         return RenderResult(
             rgb=rgb,
-            depth=np.ascontiguousarray(labels[0].depth),
+            depth=np.ascontiguousarray(defective.depth),
             object_mask=object_mask,
             defect_masks=masks,
             defect_visible=masks.any(axis=(1, 2)),
             camera=camera,
+            instance_masks=instances,
+            defect_owner=owners,
         )
 
     def close(self) -> None:

@@ -27,6 +27,10 @@ class RenderResult:
             show the defect's faces. No anti-aliasing.
         defect_visible: (N,) bool, whether each defect mask is non-empty.
         camera: the camera the view was rendered with.
+        instance_masks: (K, H, W) bool, one mask per object of a multi-object scene (each
+            object's own object mask, occlusion by the others included); None for one
+            object (then `object_mask` is its mask).
+        defect_owner: (N,) int, the object each defect mask belongs to; None for one object.
     """
 
     rgb: np.ndarray
@@ -35,6 +39,20 @@ class RenderResult:
     defect_masks: np.ndarray
     defect_visible: np.ndarray
     camera: Camera
+    instance_masks: np.ndarray | None = None
+    defect_owner: np.ndarray | None = None
+
+    @property
+    def object_masks(self) -> np.ndarray:
+        """(K, H, W) bool: one mask per object (K = 1 for a single object)."""
+        return self.object_mask[None] if self.instance_masks is None else self.instance_masks
+
+    @property
+    def owners(self) -> np.ndarray:
+        """(N,) int: the object of each defect mask (all 0 for a single object)."""
+        if self.defect_owner is None:
+            return np.zeros(len(self.defect_masks), dtype=np.int64)
+        return self.defect_owner
 
     @property
     def defect_mask(self) -> np.ndarray:
