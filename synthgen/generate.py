@@ -30,7 +30,7 @@ from PIL import Image
 from synthgen.augment import augment
 from synthgen.contact_sheet import annotate, contact_sheet
 from synthgen.errors import ConfigError, SynthgenError
-from synthgen.job import Job, build_variants, make_job_defect
+from synthgen.job import Job, build_variants, load_arrange, make_job_defect
 from synthgen.pipeline import DefectChoice, make_sample, sample_streams
 from synthgen.writers import WRITERS, DatasetInfo, Instance, LabelledSample
 from synthgen.writers.atomic import write_json
@@ -89,7 +89,9 @@ class JobRunner:
             for entry in job.defects
         ]
         width, height = job.render.width_height
-        self.info = DatasetInfo(job.name, job.defect_types, width, height)
+        self.arrange = load_arrange(job)
+        self.info = DatasetInfo(job.name, job.defect_types, width, height,
+                                job.product.type if self.arrange is not None else None)
         self.writers = [] if out is None else [
             WRITERS.get(name)(self.out, self.info) for name in job.output.formats
         ]
@@ -111,9 +113,14 @@ class JobRunner:
         sample = make_sample(
             self.nominals, self.choices, job.scene, self.renderer, job.seed, index,
             self.info_size, good_fraction=job.good_fraction, placement=job.placement,
+            arrange=self.arrange,
         )
         streams = sample_streams(job.seed, index)
-        masks = np.concatenate([sample.render.defect_masks, sample.render.object_mask[None]])
+        # Defect masks, then (several objects) each object's mask, then the object mask.
+        render = sample.render
+        objects = render.object_masks[: 0 if self.arrange is None else None]
+        n_defects = len(render.defect_masks)
+        masks = np.concatenate([render.defect_masks, objects, render.object_mask[None]])
         rgb, masks, augment_params = augment(sample.render.rgb, masks, job.augment,
                                              streams["augment"])
         record = sample.record()
@@ -126,7 +133,9 @@ class JobRunner:
         test = not good or streams["split"].uniform() < job.output.good_test_fraction
         split = "test" if test else "train"
         record.update(split=split, is_good=good, augment=augment_params, stem=f"{index:06d}")
-        return LabelledSample(index, rgb, masks[-1], tuple(instances), split, record)
+        object_masks = tuple(masks[n_defects:-1])
+        return LabelledSample(index, rgb, masks[-1], tuple(instances), split, record,
+                              object_masks)
 
     @property
     def info_size(self) -> tuple[int, int]:
@@ -309,7 +318,8 @@ def finalize(job: Job, out: str | Path) -> list[dict[str, Any]]:
     manifest = ManifestWriter(out)
     records = manifest.records()
     width, height = job.render.width_height
-    info = DatasetInfo(job.name, job.defect_types, width, height)
+    info = DatasetInfo(job.name, job.defect_types, width, height,
+                       job.product.type if job.layout is not None else None)
     for name in job.output.formats:
         WRITERS.get(name)(out, info).finalize(records)
     manifest.finalize(records)

@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import json
 import math
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -157,6 +158,9 @@ class Job(StrictModel):
         output: formats and splits.
         samples: number of samples.
         seed: job seed; sample i is made from (seed, i) alone.
+        layout: a Python scene script whose `arrange(rng, radius)` returns the poses of
+            several objects per sample (set automatically when the recipe is that script);
+            None: one object per sample.
     """
 
     product: ProductSpec = Field(default_factory=ProductSpec)
@@ -169,6 +173,14 @@ class Job(StrictModel):
     output: OutputSpec = Field(default_factory=OutputSpec)
     samples: int = Field(100, ge=1, le=100_000_000)
     seed: int = Field(0, ge=0, le=2**63 - 1)
+    layout: str | None = None
+
+    @field_validator("layout")
+    @classmethod
+    def _script(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"{value!r} is not a file; layout names a Python scene script")
+        return value
 
     @property
     def name(self) -> str:
@@ -211,6 +223,8 @@ def load_recipe(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         raise ConfigError(f"recipe {str(path)!r} does not exist")
     if path.suffix == ".py":
         data = _run_script(path)
+        if isinstance(data, dict) and callable(getattr(_script_module(path), "arrange", None)):
+            data = {"layout": str(path.resolve()), **data}
     elif path.suffix in (".yaml", ".yml"):
         try:
             data = yaml.safe_load(path.read_text()) or {}
@@ -226,16 +240,39 @@ def load_recipe(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     return parse_recipe(data, base_dir=path.parent, source=f"{path.name}: ")
 
 
-def _run_script(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(f"synthgen_recipe_{path.stem}", path)
+def _script_module(path: Path) -> Any:
+    """The scene script at `path`, imported (once per process)."""
+    name = f"synthgen_scene_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
     except Exception as error:  # the user's script: report, do not crash
         raise ConfigError(f"{path}: the scene script failed: {error!r}") from error
+    sys.modules[name] = module
+    return module
+
+
+def _run_script(path: Path) -> Any:
+    module = _script_module(path)
     if not callable(getattr(module, "recipe", None)):
         raise ConfigError(f"{path}: a scene script must define recipe() returning a dict")
-    return module.recipe()
+    try:
+        return module.recipe()
+    except Exception as error:
+        raise ConfigError(f"{path}: recipe() failed: {error!r}") from error
+
+
+def load_arrange(job: Job):
+    """The `arrange` function of the job's layout script, or None for one object."""
+    if job.layout is None:
+        return None
+    arrange = getattr(_script_module(Path(job.layout)), "arrange", None)
+    if not callable(arrange):
+        raise ConfigError(f"layout: {job.layout} defines no arrange(rng, radius) function")
+    return arrange
 
 
 def parse_recipe(data: Mapping[str, Any], base_dir: Path | None = None, source: str = "") -> Job:

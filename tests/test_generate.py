@@ -163,3 +163,49 @@ def test_finalize_rebuilds_dataset_files(single, tmp_path):
     records = finalize(_job(), single)
     assert len(records) == 8
     assert (single / "coco" / "annotations" / "instances.json").exists()
+
+
+SCRIPT = '''
+import numpy as np
+
+def recipe():
+    return {"samples": 4, "seed": 1, "product": {"type": "bottle_cap"}, "good_fraction": 0.3,
+            "defects": [{"type": "bulge", "radius": [2, 4], "height": [0.4, 1.0]}],
+            "scene": {"camera": {"azimuth_deg": [-20, 20], "elevation_deg": [10, 25]}},
+            "render": {"size": 96}, "output": {"formats": ["coco", "mvtec"]}}
+
+def arrange(rng, radius):
+    count = int(rng.integers(2, 4))
+    poses = []
+    for i in range(count):
+        pose = np.eye(4)
+        pose[0, 3] = (i - (count - 1) / 2) * 2.2 * radius
+        poses.append(pose)
+    return poses
+'''
+
+
+def test_scene_script_with_several_objects(tmp_path):
+    from pycocotools.coco import COCO
+
+    from synthgen.job import load_recipe
+
+    script = tmp_path / "row.py"
+    script.write_text(SCRIPT)
+    job = load_recipe(script)
+    assert job.layout == str(script.resolve())
+    first, second = tmp_path / "a", tmp_path / "b"
+    generate(job, first)
+    generate(job, second, workers=2)
+    assert _tree(first) == _tree(second)
+    coco = COCO(str(first / "coco" / "annotations" / "instances.json"))
+    names = {c["name"]: c["id"] for c in coco.dataset["categories"]}
+    assert set(names) == {"bulge", "bottle_cap"}
+    records = [json.loads(line) for line in (first / "manifest.jsonl").read_text().splitlines()]
+    for record, image in zip(records, coco.dataset["images"], strict=True):
+        objects = coco.getAnnIds(imgIds=image["id"], catIds=[names["bottle_cap"]])
+        assert 2 <= len(record["objects"]) <= 3
+        assert len(objects) == sum(o["area_px"] > 0 for o in record["objects"])
+        instances = [d["instance"] for d in record["defects"]]
+        assert instances == list(range(1, len(instances) + 1))
+        assert all(0 <= d["object"] < len(record["objects"]) for d in record["defects"])

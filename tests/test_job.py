@@ -11,7 +11,9 @@ from synthgen.job import Job, load_recipe, parse_recipe, variant_params
 SCENES = Path(__file__).resolve().parents[1] / "scenes"
 
 
-@pytest.mark.parametrize("name", ["capped_bottle.yaml", "bottle_cap.yaml", "cad_part.yaml"])
+@pytest.mark.parametrize(
+    "name", ["capped_bottle.yaml", "bottle_cap.yaml", "cad_part.yaml", "conveyor.py"]
+)
 def test_shipped_recipes_load(name):
     job = load_recipe(SCENES / name)
     assert isinstance(job, Job) and job.samples > 0 and job.defects

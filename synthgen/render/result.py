@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from synthgen.part import Part
 from synthgen.scene.model import Camera, Scene
+
+if TYPE_CHECKING:
+    from synthgen.render.placement import Placed
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +83,17 @@ class Renderer(Protocol):
     def face_visibility(self, scene: Scene, part: Part) -> np.ndarray:
         """(F,) int64: how many pixel centres see each face of `part` in `scene` (exact,
         the same pass the masks come from). Used to place defects where the camera looks."""
+        ...
+
+    def render_placed(self, scene: Scene, placed: Sequence[Placed]) -> RenderResult:
+        """Render several objects (each with its own part, nominal twin and pose) in one
+        view; the result has one instance mask per object and each defect's owner."""
+        ...
+
+    def placed_visibility(
+        self, scene: Scene, parts: Sequence[Part], poses: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        """Per part, (F_k,) int64 pixel counts of its faces with all parts in view."""
         ...
 
     def close(self) -> None:

@@ -50,6 +50,8 @@ class LabelledSample:
         split: "train" or "test" (MVTec: defect-free training images vs test images;
             other formats record it too).
         record: the sample's manifest line (JSON-ready dict).
+        object_masks: (H, W) bool per object of a multi-object scene (empty for one
+            object); COCO writes them as instances of `DatasetInfo.object_category`.
     """
 
     index: int
@@ -58,6 +60,7 @@ class LabelledSample:
     instances: tuple[Instance, ...]
     split: Literal["train", "test"]
     record: dict[str, Any] = field(default_factory=dict)
+    object_masks: tuple[np.ndarray, ...] = ()
 
     @property
     def stem(self) -> str:
@@ -83,12 +86,16 @@ class DatasetInfo:
         defect_types: every defect type the job can produce, in a fixed order (the COCO
             category ids and YOLO class ids follow this order, starting at 1 and 0).
         width, height: image size in pixels.
+        object_category: for multi-object scenes, the category name of the objects
+            themselves (COCO gets one more category, after the defect types, and one
+            annotation per visible object); None for one object per image.
     """
 
     name: str
     defect_types: tuple[str, ...]
     width: int
     height: int
+    object_category: str | None = None
 
 
 class Writer(Protocol):

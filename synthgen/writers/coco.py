@@ -19,7 +19,8 @@ parts of the samples it is given into instances.json:
   iscrowd 0; instance (the 1-based instance number of the manifest) and, when the sample's
   manifest record has it, size_mm.
 - categories: one per DatasetInfo.defect_types, ids from 1 in that order, supercategory
-  "defect".
+  "defect"; for multi-object scenes one more, the objects' (supercategory "object"), and
+  one annotation per visible object.
 
 The JSON has sorted keys and no time stamp: the same samples give the same bytes.
 """
@@ -102,6 +103,14 @@ class COCOWriter:
             if size is not None:
                 ann["size_mm"] = size
             annotations.append(ann)
+        if self.info.object_category is not None:
+            object_id = len(self.category_ids) + 1
+            for k, mask in enumerate(sample.object_masks):
+                if mask.any():
+                    annotations.append({
+                        "category_id": object_id, "segmentation": rle_encode(mask),
+                        "area": area(mask), "bbox": bbox(mask), "iscrowd": 0, "object": k,
+                    })
         present = {inst.defect_type for inst in shown}
         image = {
             "file_name": f"{sample.stem}.png",
@@ -148,6 +157,9 @@ class COCOWriter:
             {"id": cid, "name": name, "supercategory": "defect"}
             for name, cid in self.category_ids.items()
         ]
+        if self.info.object_category is not None:
+            categories.append({"id": len(categories) + 1, "name": self.info.object_category,
+                               "supercategory": "object"})
         return {
             "info": {"description": f"synthgen dataset {self.info.name}", "version": "1.0"},
             "licenses": [],
