@@ -127,8 +127,14 @@ def render(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = generate(job, out, workers=workers, shard=_parse_shard(shard), resume=resume,
-                          progress=progress)
+        try:
+            report = generate(job, out, workers=workers, shard=_parse_shard(shard),
+                              resume=resume, progress=progress)
+        except KeyboardInterrupt:
+            bar.stop()
+            console.print(f"interrupted: the samples written are kept; continue with "
+                          f"synthgen render {recipe} -o {out} --resume")
+            raise typer.Exit(130) from None
     rate = report.made / report.seconds if report.seconds > 0 else 0.0
     state = "complete" if report.complete else f"{report.done}/{report.total} samples on disk"
     console.print(
