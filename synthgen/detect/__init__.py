@@ -1,0 +1,1 @@
+"""Detection: datasets, models, training engine and evaluation metrics."""
