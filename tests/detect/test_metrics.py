@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("sklearn", reason="the trainer's metrics need scikit-learn (synthgen[torch])")
 
-from synthgen import labels  # noqa: E402
-from synthgen.detect import localisation as loc  # noqa: E402
-from synthgen.detect import metrics  # noqa: E402
+from synthgen import labels
+from synthgen.detect import localisation as loc
+from synthgen.detect import metrics
 
 # ----------------------------------------------------------------------------- image level
 
