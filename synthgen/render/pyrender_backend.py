@@ -264,6 +264,20 @@ def _delete_offscreen(offscreen: pyrender.OffscreenRenderer) -> None:
     offscreen._platform = None
 
 
+def _hide_triton() -> None:
+    """Keep torch from loading triton in this process.
+
+    Mesa's llvmpipe and triton each bundle their own LLVM; once an llvmpipe context exists,
+    loading triton's library crashes the process (it happens when torch first imports
+    torch._dynamo, for example in an optimizer step). synthgen never uses torch.compile, so
+    a process that renders in software simply does without triton. Loaded before the
+    context, triton is harmless and stays.
+    """
+    if "triton" not in sys.modules:
+        sys.modules["triton"] = None  # makes `import triton` raise ImportError
+        log.debug("software OpenGL in use: triton hidden from torch in this process")
+
+
 class PyrenderRenderer:
     """Renders labelled views with pyrender; implements `synthgen.render.result.Renderer`.
 
@@ -305,8 +319,11 @@ class PyrenderRenderer:
         self._offscreen._platform.make_current()
         try:
             self._labels = LabelPass()
+            software = _software_gl()
             if antialias == "auto":
-                antialias = "edge" if _software_gl() else "msaa"
+                antialias = "edge" if software else "msaa"
+            if software:
+                _hide_triton()
         finally:
             self._offscreen._platform.make_uncurrent()
         self.antialias = antialias

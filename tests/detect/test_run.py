@@ -1,0 +1,63 @@
+"""Training runs end to end through the CLI: train → evaluate → predict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("torch")
+
+from synthgen.cli import app
+
+pytestmark = [pytest.mark.gl, pytest.mark.slow]
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    from synthgen.generate import generate
+    from synthgen.job import parse_recipe
+
+    job = parse_recipe({
+        "samples": 30, "product": {"type": "bottle_cap"}, "good_fraction": 0.5,
+        "defects": [{"type": "bulge", "radius": [3, 5], "height": [0.8, 1.5]}],
+        "render": {"size": 64}, "output": {"formats": ["coco"]},
+    })
+    out = tmp_path_factory.mktemp("train") / "data"
+    generate(job, out)
+    return out
+
+
+@pytest.mark.parametrize("model", ["ae_l2", "resnet18"])
+def test_train_evaluate_predict(dataset, tmp_path, model):
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", model, "--data", str(dataset), "-o", str(run),
+                                 "--epochs", "1", "--size", "64", "--batch-size", "4"])
+    assert result.exit_code == 0, result.output
+    info = json.loads((run / "run.json").read_text())
+    split = {k: set(v) for k, v in info["split"].items()}
+    assert not (split["train"] & split["test"]) and not (split["val"] & split["test"])
+    assert sum(len(v) for v in split.values()) == 30 and "image" in info["thresholds"]
+
+    result = runner.invoke(app, ["evaluate", str(run)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["images"] == len(split["test"])
+    assert 0.0 <= metrics["at_threshold"]["accuracy"] <= 1.0
+    if model == "ae_l2":
+        assert (run / "maps.png").exists() and "pixel" in info["thresholds"]
+
+    images = sorted(split["test"])[:2]
+    result = runner.invoke(app, ["predict", str(run), *images, "-o", str(tmp_path / "pred")])
+    assert result.exit_code == 0, result.output
+    predictions = json.loads((tmp_path / "pred" / "predictions.json").read_text())
+    assert [p["image"] for p in predictions["predictions"]] == images
+
+
+def test_evaluate_needs_a_run(tmp_path):
+    result = runner.invoke(app, ["evaluate", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "not a training run" in str(result.exception)
