@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,8 @@ def train_run(
                   for name, part in (("train", train), ("val", val), ("test", test))},
         "thresholds": choose_thresholds(spec.kind, outputs),
     }
-    write_json(out / RUN_FILE, run, indent=2)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process writes
+        write_json(out / RUN_FILE, run, indent=2)
     return run
 
 

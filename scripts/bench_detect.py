@@ -1,0 +1,81 @@
+"""Benchmark of the bundled trainer's models: training images/s and inference ms/image.
+
+    python scripts/bench_detect.py [--size 256] [--batch 8] [--device cpu]
+
+Random images (the speed does not depend on content); random init. Inference is timed per
+image at batch 1 and per image in batches; the last line is `worst_infer_ms=<float>`, the
+slowest batch-1 inference over the autoencoder family (target: at most 20 ms on the CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from synthgen.detect.engine import pick_device
+from synthgen.detect.models import MODELS, build_model
+
+
+def _timed(fn, repeats: int) -> float:
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def bench(name: str, size: int, batch: int, device: torch.device) -> tuple[float, float, float]:
+    """(training images/s, inference ms/image at batch 1, at `batch`)."""
+    spec = MODELS.get(name)
+    model = build_model(name).to(device)
+    images = torch.rand(batch, 3, size, size, device=device)
+    data = {"image": images, "mask": torch.zeros(batch, 1, size, size, device=device),
+            "label": torch.zeros(batch, dtype=torch.long, device=device)}
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        if spec.kind == "anomaly":
+            loss = model.loss(data)
+        else:
+            loss = torch.nn.functional.cross_entropy(model(images), data["label"])
+        loss.backward()
+        optimizer.step()
+
+    model.train()
+    train_s = _timed(step, 3)
+    model.eval()
+
+    def infer(x: torch.Tensor):
+        with torch.no_grad():
+            return model.score(x) if spec.kind == "anomaly" else model(x)
+
+    one = _timed(lambda: infer(images[:1]), 10)
+    many = _timed(lambda: infer(images), 3) / batch
+    return batch / train_s, one * 1e3, many * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+    device = pick_device(args.device)
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{args.size}x{args.size}")
+    worst = 0.0
+    for name in MODELS.names():
+        train, one, many = bench(name, args.size, args.batch, device)
+        print(f"{name:>12} ({MODELS.get(name).kind}): train {train:6.1f} images/s, "
+              f"infer {one:7.1f} ms/image at batch 1, {many:7.1f} ms/image at batch "
+              f"{args.batch}")
+        if MODELS.get(name).kind == "anomaly":
+            worst = max(worst, one)
+    print(f"worst_infer_ms={worst:.2f}")
+
+
+if __name__ == "__main__":
+    main()
