@@ -61,19 +61,44 @@ def train_run(
     Anomaly models train on the good images of the training split only; the other kinds
     on all of it. Returns the run description written to `run.json`.
     """
+
+    items = read_dataset(data)
+    if not items:
+        raise ConfigError(f"{data}: no image found")
+    train, val, test = split_items(items, fractions, rng=seed)
+    return train_items(model, train, val, test, out, data=data, epochs=epochs, size=size,
+                       batch_size=batch_size, lr=lr, device=device, seed=seed, resume=resume,
+                       config=config)
+
+
+def train_items(
+    model: str,
+    train: Sequence[Item],
+    val: Sequence[Item],
+    test: Sequence[Item],
+    out: str | Path,
+    *,
+    data: str | Path | None = None,
+    epochs: int = 10,
+    size: int = 256,
+    batch_size: int = 8,
+    lr: float = 1e-3,
+    device: str | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`train_run` on a split made by the caller (e.g. train on one class of a real
+    dataset, test on others); `data` is recorded so `evaluate_run` finds the test items."""
     from synthgen.detect.engine import evaluate, fit, make_loader, pick_device
     from synthgen.detect.models.registry import get_spec
     from synthgen.detect.torch_data import DefectDataset, collate
 
     spec = get_spec(model)
     out = Path(out)
-    items = read_dataset(data)
-    if not items:
-        raise ConfigError(f"{data}: no image found")
-    train, val, test = split_items(items, fractions, rng=seed)
-    fit_items = good_only(train) if spec.kind == "anomaly" else train
+    fit_items = good_only(train) if spec.kind == "anomaly" else list(train)
     if not fit_items:
-        raise ConfigError(f"{data}: the training split holds no image {spec.kind} models use")
+        raise ConfigError(f"the training split holds no image {spec.kind} models use")
     result = fit(
         model, _datasets(fit_items, size, seed), DefectDataset(val, size=size), out,
         epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed, resume=resume,
@@ -85,7 +110,7 @@ def train_run(
     run = {
         "model": model,
         "kind": spec.kind,
-        "data": str(Path(data).resolve()),
+        "data": None if data is None else str(Path(data).resolve()),
         "size": size,
         "seed": seed,
         "epochs": result.epochs,
@@ -128,8 +153,11 @@ def _load(run_dir: Path):
     return run, model
 
 
-def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[str, Any]:
-    """Metrics on the run's test split (or on every image of `data`), with plots.
+def evaluate_run(
+    run_dir: str | Path, data: str | Path | Sequence[Item] | None = None
+) -> dict[str, Any]:
+    """Metrics on the run's test split (or on every image of `data`, a dataset folder or a
+    list of Items), with plots.
 
     Writes `metrics.json`, `roc.png` and `maps.png` (anomaly maps over test images) in the
     run folder and returns the metrics.
@@ -141,10 +169,12 @@ def evaluate_run(run_dir: str | Path, data: str | Path | None = None) -> dict[st
     run_dir = Path(run_dir)
     run, model = _load(run_dir)
     if data is None:
+        if run["data"] is None:
+            raise ConfigError(f"{run_dir} was trained on a custom split: pass --data")
         known = _items_by_path(read_dataset(run["data"]))
         items = [known[p] for p in run["split"]["test"] if p in known]
     else:
-        items = read_dataset(data)
+        items = read_dataset(data) if not isinstance(data, list) else data
     if not items:
         raise ConfigError("no test image to evaluate on")
     device = pick_device(None)
@@ -178,7 +208,17 @@ def score_outputs(kind: str, outputs: dict[str, Any], thresholds: dict[str, floa
         if "pixel" in thresholds:
             regions = outputs["maps"] > thresholds["pixel"]
             out["region_iou"] = localisation.mean_region_iou(regions, masks)
+            # Boxes around the large components of the thresholded map (the VAE method).
+            predicted = [localisation.boxes_from_map(m, thresholds["pixel"], MIN_BOX_AREA)
+                         for m in outputs["maps"]]
+            true = [localisation.boxes_from_map(m.astype(np.float32), 0.5) for m in masks]
+            boxes = localisation.box_f1_iou(predicted, true, iou_threshold=0.3)
+            out["box_f1"], out["box_iou"] = boxes.f1, boxes.mean_iou
     return out
+
+
+MIN_BOX_AREA = 8
+"""Pixels: smaller components of a thresholded anomaly map are not boxed."""
 
 
 def _plots(run_dir: Path, items: Sequence[Item], outputs: dict[str, Any]) -> None:
