@@ -29,16 +29,23 @@ def _timed(fn, repeats: int) -> float:
 def bench(name: str, size: int, batch: int, device: torch.device) -> tuple[float, float, float]:
     """(training images/s, inference ms/image at batch 1, at `batch`)."""
     spec = MODELS.get(name)
-    model = build_model(name).to(device)
+    options = {"image_size": size} if "image_size" in spec.default_config else {}
+    model = build_model(name, **options).to(device)
     images = torch.rand(batch, 3, size, size, device=device)
+    box = torch.tensor([[size * 0.3, size * 0.3, size * 0.5, size * 0.5]], device=device)
     data = {"image": images, "mask": torch.zeros(batch, 1, size, size, device=device),
-            "label": torch.zeros(batch, dtype=torch.long, device=device)}
+            "label": torch.zeros(batch, dtype=torch.long, device=device),
+            "boxes": [box] * batch,
+            "classes": [torch.zeros(1, dtype=torch.long, device=device)] * batch}
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
 
     def step() -> None:
         optimizer.zero_grad()
-        if spec.kind == "anomaly":
+        if spec.kind in ("anomaly", "detector"):
             loss = model.loss(data)
+        elif spec.kind == "segmenter":
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(images),
+                                                                        data["mask"])
         else:
             loss = torch.nn.functional.cross_entropy(model(images), data["label"])
         loss.backward()
@@ -50,7 +57,9 @@ def bench(name: str, size: int, batch: int, device: torch.device) -> tuple[float
 
     def infer(x: torch.Tensor):
         with torch.no_grad():
-            return model.score(x) if spec.kind == "anomaly" else model(x)
+            if spec.kind == "anomaly":
+                return model.score(x)
+            return model.predict(x) if spec.kind == "detector" else model(x)
 
     one = _timed(lambda: infer(images[:1]), 10)
     many = _timed(lambda: infer(images), 3) / batch

@@ -321,3 +321,43 @@ def coco_map(
         log.warning("coco_map: the ground truth has no instance to evaluate; AP is NaN")
     stats = [v if v >= 0 else float("nan") for v in stats]
     return {"mAP": stats[0], "AP50": stats[1], "AP75": stats[2]}
+
+
+def coco_inputs(
+    predictions: Sequence[dict[str, np.ndarray]],
+    true_boxes: Sequence[np.ndarray],
+    true_classes: Sequence[np.ndarray],
+    size: tuple[int, int],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A detector's outputs over N images as a COCO ground truth and detection list.
+
+    Args:
+        predictions: per image {"boxes" (K, 4) xyxy px, "scores" (K,), "classes" (K,) 0-based}.
+        true_boxes, true_classes: per image (M, 4) xyxy px and (M,) 0-based class ids.
+        size: (height, width) of the images in pixels.
+
+    Returns:
+        (ground truth dict, detections) for `coco_map`; image ids 0..N-1, category ids
+        class + 1.
+    """
+    height, width = size
+    n_classes = 1 + max([int(c.max()) for c in true_classes if len(c)] +
+                        [int(p["classes"].max()) for p in predictions if len(p["classes"])] +
+                        [0])
+    gt: dict[str, Any] = {"images": [], "annotations": [],
+                          "categories": [{"id": k + 1, "name": str(k)} for k in range(n_classes)]}
+    detections = []
+    for i, (pred, boxes, classes) in enumerate(
+        zip(predictions, true_boxes, true_classes, strict=True)
+    ):
+        gt["images"].append({"id": i, "width": width, "height": height})
+        for box, cls in zip(np.asarray(boxes), np.asarray(classes), strict=True):
+            x0, y0, x1, y1 = (float(v) for v in box)
+            gt["annotations"].append({"id": len(gt["annotations"]) + 1, "image_id": i,
+                                      "category_id": int(cls) + 1,
+                                      "bbox": [x0, y0, x1 - x0, y1 - y0]})
+        for box, score, cls in zip(pred["boxes"], pred["scores"], pred["classes"], strict=True):
+            x0, y0, x1, y1 = (float(v) for v in box)
+            detections.append({"image_id": i, "category_id": int(cls) + 1, "score": float(score),
+                               "bbox": [x0, y0, x1 - x0, y1 - y0]})
+    return gt, detections

@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from synthgen.detect.data import Item, good_only, load_image, read_dataset, split_items
+from synthgen.detect.data import (
+    Item,
+    class_names,
+    good_only,
+    load_image,
+    read_dataset,
+    split_items,
+)
 from synthgen.errors import ConfigError
 from synthgen.writers.atomic import write_json
 
@@ -96,6 +103,9 @@ def train_items(
 
     spec = get_spec(model)
     out = Path(out)
+    if spec.kind == "detector":  # one class per defect type of the data
+        config = {"num_classes": max(1, len(class_names(train))), "image_size": size,
+                  "score_threshold": 0.01, **(config or {})}
     fit_items = good_only(train) if spec.kind == "anomaly" else list(train)
     if not fit_items:
         raise ConfigError(f"the training split holds no image {spec.kind} models use")
@@ -129,7 +139,7 @@ def choose_thresholds(kind: str, outputs: dict[str, Any]) -> dict[str, float]:
     99.9th percentile of good images' pixels (boxes and region masks cut there)."""
     from synthgen.detect.metrics import choose_threshold
 
-    labels, scores = outputs["labels"], np.asarray(outputs["scores"], dtype=np.float64)
+    labels, scores = outputs["labels"], image_scores(outputs)
     good = labels == 0
     if (labels == 1).any() and good.any():
         image = choose_threshold(labels, scores, "f1")
@@ -139,6 +149,15 @@ def choose_thresholds(kind: str, outputs: dict[str, Any]) -> dict[str, float]:
     if "maps" in outputs and good.any():
         out["pixel"] = float(np.quantile(outputs["maps"][good], 0.999))
     return out
+
+
+def image_scores(outputs: dict[str, Any]) -> np.ndarray:
+    """(N,) float64 image scores: the model's own, or for detectors the highest box score
+    of each image (0 when it has no box)."""
+    if "scores" in outputs:
+        return np.asarray(outputs["scores"], dtype=np.float64)
+    return np.array([float(p["scores"].max()) if len(p["scores"]) else 0.0
+                     for p in outputs["predictions"]])
 
 
 def _load(run_dir: Path):
@@ -182,17 +201,20 @@ def evaluate_run(
     loader = make_loader(DefectDataset(items, size=run["size"]), 8, False, 0, collate,
                          device=device)
     outputs = evaluate(model.to(device), spec, loader, device)
-    metrics = score_outputs(spec.kind, outputs, run["thresholds"])
+    metrics = score_outputs(spec.kind, outputs, run["thresholds"], run["size"])
     write_json(run_dir / "metrics.json", metrics, indent=2)
     _plots(run_dir, items, outputs)
     return metrics
 
 
-def score_outputs(kind: str, outputs: dict[str, Any], thresholds: dict[str, float]):
-    """The field's metrics of evaluate() outputs at the validation thresholds."""
+def score_outputs(
+    kind: str, outputs: dict[str, Any], thresholds: dict[str, float], size: int = 256
+):
+    """The field's metrics of evaluate() outputs at the validation thresholds (`size`: the
+    square image side the model saw, for COCO's image records)."""
     from synthgen.detect import localisation, metrics
 
-    labels, scores = outputs["labels"], np.asarray(outputs["scores"], dtype=np.float64)
+    labels, scores = outputs["labels"], image_scores(outputs)
     both = bool((labels == 1).any() and (labels == 0).any())
     predictions = (scores >= thresholds["image"]).astype(np.int64)
     out: dict[str, Any] = {"images": len(labels), "defective": int(labels.sum())}
@@ -200,6 +222,12 @@ def score_outputs(kind: str, outputs: dict[str, Any], thresholds: dict[str, floa
     if both:
         out["image_auroc"] = metrics.image_auroc(labels, scores)
         out["f1_max"] = metrics.f1_max(labels, scores)[0]
+    if kind == "detector":
+        gt, detections = localisation.coco_inputs(
+            outputs["predictions"], outputs["boxes"], outputs["classes"], (size, size)
+        )
+        if gt["annotations"]:
+            out.update(localisation.coco_map(gt, detections, "bbox"))
     if kind in ("anomaly", "segmenter") and "maps" in outputs:
         masks = outputs["masks"].astype(bool)
         if masks.any() and (~masks).any():
@@ -229,7 +257,7 @@ def _plots(run_dir: Path, items: Sequence[Item], outputs: dict[str, Any]) -> Non
 
     from synthgen.detect import metrics
 
-    labels, scores = outputs["labels"], outputs["scores"]
+    labels, scores = outputs["labels"], image_scores(outputs)
     if (labels == 1).any() and (labels == 0).any():
         fpr, tpr, _ = metrics.roc_curve(labels, scores)
         fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
@@ -275,10 +303,19 @@ def predict_run(run_dir: str | Path, images: Sequence[str | Path], out: str | Pa
     if missing:
         raise ConfigError(f"no such image: {', '.join(missing)}")
     batch = collate([DefectDataset(items, size=run["size"])[i] for i in range(len(items))])
+    boxes = None
     with torch.no_grad():
         if run["kind"] == "anomaly":
             scores, maps = model.score(batch["image"])
             maps = maps.cpu().numpy()
+        elif run["kind"] == "detector":
+            found = model.predict(batch["image"])
+            boxes = [p["boxes"].cpu().numpy().tolist() for p in found]
+            scores = [float(p["scores"].max()) if len(p["scores"]) else 0.0 for p in found]
+            maps = None
+        elif run["kind"] == "segmenter":
+            maps = torch.sigmoid(model(batch["image"]))[:, 0].cpu().numpy()
+            scores = maps.reshape(len(maps), -1).max(axis=1)
         else:
             scores, maps = torch.softmax(model(batch["image"]), dim=1)[:, 1], None
     thresholds, results = run["thresholds"], []
@@ -287,6 +324,8 @@ def predict_run(run_dir: str | Path, images: Sequence[str | Path], out: str | Pa
     for i, item in enumerate(items):
         entry = {"image": str(item.image), "score": float(scores[i]),
                  "defective": bool(float(scores[i]) >= thresholds["image"])}
+        if boxes is not None:
+            entry["boxes_xyxy"] = boxes[i]
         if maps is not None and "pixel" in thresholds:
             entry["boxes_xyxy"] = boxes_from_map(maps[i], thresholds["pixel"], 4).tolist()
             scaled = np.clip(maps[i] / (2 * thresholds["pixel"] + 1e-12), 0, 1) * 255

@@ -31,11 +31,11 @@ def dataset(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("model", ["ae_l2", "resnet18"])
-def test_train_evaluate_predict(dataset, tmp_path, model):
+@pytest.mark.parametrize(("model", "size"), [("ae_l2", 64), ("resnet18", 64), ("ssdlite", 128)])
+def test_train_evaluate_predict(dataset, tmp_path, model, size):
     run = tmp_path / "run"
     result = runner.invoke(app, ["train", model, "--data", str(dataset), "-o", str(run),
-                                 "--epochs", "1", "--size", "64", "--batch-size", "4"])
+                                 "--epochs", "1", "--size", str(size), "--batch-size", "4"])
     assert result.exit_code == 0, result.output
     info = json.loads((run / "run.json").read_text())
     split = {k: set(v) for k, v in info["split"].items()}
@@ -49,6 +49,9 @@ def test_train_evaluate_predict(dataset, tmp_path, model):
     assert 0.0 <= metrics["at_threshold"]["accuracy"] <= 1.0
     if model == "ae_l2":
         assert (run / "maps.png").exists() and "pixel" in info["thresholds"]
+        assert 0.0 <= metrics["pixel_auroc"] <= 1.0 and "box_f1" in metrics
+    if model == "ssdlite":
+        assert 0.0 <= metrics["mAP"] <= 1.0
 
     images = sorted(split["test"])[:2]
     result = runner.invoke(app, ["predict", str(run), *images, "-o", str(tmp_path / "pred")])
