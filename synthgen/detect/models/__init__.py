@@ -1,7 +1,8 @@
 """Detection models: plain ``nn.Module``s built by factories and named by presets in MODELS.
 
 Importing this package imports torch and registers every built-in preset:
-``ae_l2``, ``ae_ssim``, ``vae`` (anomaly), ``resnet18``, ``densenet121`` (classifier),
+``ae_l2``, ``ae_ssim``, ``unet_ae``, ``vae`` (anomaly), ``resnet18``, ``densenet121`` (classifier),
+``unet`` (segmenter),
 ``ssdlite``, ``fasterrcnn`` (detector).
 """
 
@@ -14,7 +15,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     raise MissingDependency("training and detection", "torch", "torch and torchvision") from err
 
 # Importing the model modules registers their presets.
-from synthgen.detect.models import autoencoder, classifier, detectors, vae  # noqa: F401
+from synthgen.detect.models import autoencoder, classifier, detectors, unet, vae  # noqa: F401
 from synthgen.detect.models.autoencoder import ConvAutoencoder, ssim, ssim_map
 from synthgen.detect.models.classifier import ImageClassifier
 from synthgen.detect.models.registry import (
