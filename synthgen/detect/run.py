@@ -178,7 +178,8 @@ def evaluate_run(
     """Metrics on the run's test split (or on every image of `data`, a dataset folder or a
     list of Items), with plots.
 
-    Writes `metrics.json`, `roc.png` and `maps.png` (anomaly maps over test images) in the
+    Writes `metrics.json`, `roc.png` and `maps.png` (the most anomalous test images, and
+    their anomaly maps laid over them) in the
     run folder and returns the metrics.
     """
     from synthgen.detect.engine import evaluate, make_loader, pick_device
@@ -274,10 +275,15 @@ def _plots(run_dir: Path, items: Sequence[Item], outputs: dict[str, Any]) -> Non
         fig, axes = plt.subplots(2, len(order), figsize=(2 * len(order), 4.2), dpi=100,
                                  squeeze=False)
         for column, i in enumerate(order):
-            axes[0, column].imshow(load_image(items[i]))
+            image = load_image(items[i])
+            height, width = image.shape[:2]
+            axes[0, column].imshow(image)
             axes[0, column].set_title(f"{scores[i]:.3g} ({'defect' if labels[i] else 'good'})",
                                       fontsize=8)
-            axes[1, column].imshow(outputs["maps"][i], cmap="inferno")
+            # The anomaly map over the image (stretched to the image's size).
+            axes[1, column].imshow(image)
+            axes[1, column].imshow(outputs["maps"][i], cmap="inferno", alpha=0.55,
+                                   extent=(0, width, height, 0))
             for ax in axes[:, column]:
                 ax.axis("off")
         fig.tight_layout()
