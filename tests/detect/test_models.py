@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -24,40 +22,15 @@ from synthgen.detect.models import (  # noqa: E402
 )
 from synthgen.errors import ConfigError  # noqa: E402
 
+from .images import batch_of, clean_images, with_square  # noqa: E402
+
 TINY_AE = {"channels": (8, 8, 16, 16, 16), "latent": 8}
 
 
-def clean_images(n: int, size: int = 32, seed: int = 0) -> torch.Tensor:
-    """'Good' images (B, 3, S, S) in [0, 1]: a shifted sine texture with a random tint."""
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    base = 0.35 + 0.08 * torch.sin(math.pi * xx / 4) * torch.sin(math.pi * yy / 4)
-    shifts = torch.randint(0, 8, (n, 2), generator=g).tolist()
-    images = torch.stack([torch.roll(base, (a, b), (0, 1)) for a, b in shifts])
-    return images[:, None] + 0.1 * torch.rand(n, 3, 1, 1, generator=g)
 
 
-def with_square(images: torch.Tensor, side: int = 6, seed: int = 1) -> torch.Tensor:
-    """Copies of ``images`` with a bright square 'defect' at a random place in each."""
-    g = torch.Generator().manual_seed(seed)
-    out = images.clone()
-    size = images.shape[-1]
-    for i in range(len(out)):
-        y, x = torch.randint(2, size - side - 2, (2,), generator=g).tolist()
-        out[i, :, y : y + side, x : x + side] = 1.0
-    return out
 
 
-def batch_of(images: torch.Tensor, label: int = 0) -> dict:
-    n, _, h, w = images.shape
-    return {
-        "image": images,
-        "mask": torch.zeros(n, 1, h, w),
-        "label": torch.full((n,), label, dtype=torch.int64),
-        "boxes": [torch.zeros(0, 4) for _ in range(n)],
-        "classes": [torch.zeros(0, dtype=torch.int64) for _ in range(n)],
-        "index": torch.arange(n),
-    }
 
 
 # -- registry --------------------------------------------------------------------------------
@@ -122,7 +95,7 @@ def test_ssim_is_one_for_identical_images_and_drops_with_noise():
 
 def test_ssim_map_is_low_exactly_where_images_differ():
     x = clean_images(1, 64)
-    y = with_square(x, side=8)
+    y = with_square(x, side=8)[0]
     changed = (x != y).any(dim=1)[0]
     m = ssim_map(x, y)[0]
     far = torch.ones_like(changed)
@@ -178,7 +151,7 @@ def _train_on_clean(model: ConvAutoencoder, steps: int = 60) -> None:
 @pytest.mark.parametrize("loss", ["l2", "ssim"])
 def test_autoencoder_scores_a_bright_square_higher_than_clean_images(loss):
     clean = clean_images(8, 32, seed=11)
-    defective = with_square(clean, side=6)
+    defective = with_square(clean, side=6)[0]
     ratios = []
     for steps in (0, 60):
         torch.manual_seed(0)
@@ -205,7 +178,7 @@ def test_latent_kde_is_fitted_saved_and_reloaded():
     loader = [batch_of(clean_images(8, 32, seed=s)) for s in (3, 4)]
     model.fit_after(loader, torch.device("cpu"))
     assert model.kde_codes.shape == (16, 8) and float(model.kde_stats[5]) == 1.0
-    x = torch.cat([clean_images(4, 32, seed=11), with_square(clean_images(4, 32, seed=11))])
+    x = torch.cat([clean_images(4, 32, seed=11), with_square(clean_images(4, 32, seed=11))[0]])
     scores, _ = model.score(x)
     assert torch.isfinite(scores).all()
     # z-scored: the training images score about 0 on average.

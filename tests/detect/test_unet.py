@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 import pytest
@@ -19,45 +18,17 @@ from synthgen.detect.models import unet  # noqa: E402
 from synthgen.detect.models.registry import get_spec  # noqa: E402
 from synthgen.errors import ConfigError  # noqa: E402
 
+from .images import batch_of, clean_images, with_square  # noqa: E402
+
 TINY_UNET = {"base": 4}
 TINY_AE = {"channels": (8, 16, 16), "latent": 8, "som_grid": (3, 3), "som_epochs": 5}
 CPU = torch.device("cpu")
 
 
-def clean_images(n: int, size: int = 32, seed: int = 0) -> torch.Tensor:
-    """'Good' images (B, 3, S, S) in [0, 1]: a shifted sine texture with a random tint."""
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    base = 0.35 + 0.08 * torch.sin(math.pi * xx / 4) * torch.sin(math.pi * yy / 4)
-    shifts = torch.randint(0, 8, (n, 2), generator=g).tolist()
-    images = torch.stack([torch.roll(base, (a, b), (0, 1)) for a, b in shifts])
-    return images[:, None] + 0.1 * torch.rand(n, 3, 1, 1, generator=g)
 
 
-def with_square(images: torch.Tensor, side: int = 6, seed: int = 1):
-    """Copies of ``images`` with a bright square at a random place in each, and its masks
-    (B, 1, S, S) float."""
-    g = torch.Generator().manual_seed(seed)
-    out = images.clone()
-    masks = torch.zeros(len(images), 1, *images.shape[-2:])
-    size = images.shape[-1]
-    for i in range(len(out)):
-        y, x = torch.randint(2, size - side - 2, (2,), generator=g).tolist()
-        out[i, :, y : y + side, x : x + side] = 1.0
-        masks[i, :, y : y + side, x : x + side] = 1.0
-    return out, masks
 
 
-def batch_of(images: torch.Tensor, label: int = 0, masks: torch.Tensor | None = None) -> dict:
-    n, _, h, w = images.shape
-    return {
-        "image": images,
-        "mask": masks if masks is not None else torch.zeros(n, 1, h, w),
-        "label": torch.full((n,), label, dtype=torch.int64),
-        "boxes": [torch.zeros(0, 4) for _ in range(n)],
-        "classes": [torch.zeros(0, dtype=torch.int64) for _ in range(n)],
-        "index": torch.arange(n),
-    }
 
 
 class SquareDataset(Dataset):
@@ -65,7 +36,7 @@ class SquareDataset(Dataset):
 
     def __init__(self, n: int, size: int = 32, seed: int = 0, good_only: bool = False):
         self.images = clean_images(n, size, seed)
-        squares, masks = with_square(self.images, side=6, seed=seed + 1)
+        squares, masks = with_square(self.images, side=6, seed=seed + 1)[:2]
         self.masks = torch.zeros(n, 1, size, size)
         self.labels = torch.zeros(n, dtype=torch.int64)
         for i in range(n):
@@ -142,8 +113,8 @@ def _iou(logits: torch.Tensor, masks: torch.Tensor) -> float:
 def test_unet_learns_to_segment_a_bright_square():
     torch.manual_seed(0)
     model = get_spec("unet").make(base=8)  # wider than TINY_UNET: learns in fewer steps
-    images, masks = with_square(clean_images(16, 32, seed=2), side=6, seed=3)
-    test_images, test_masks = with_square(clean_images(8, 32, seed=5), side=6, seed=6)
+    images, masks = with_square(clean_images(16, 32, seed=2), side=6, seed=3)[:2]
+    test_images, test_masks = with_square(clean_images(8, 32, seed=5), side=6, seed=6)[:2]
     task = engine.TASKS.get("segmenter")
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     batch = batch_of(images, 1, masks)
@@ -205,7 +176,7 @@ def _trained_ae(steps: int = 60, **overrides) -> unet.UNetAutoencoder:
 
 def test_unet_ae_scores_a_bright_square_higher_than_clean_images():
     clean = clean_images(8, 32, seed=11)
-    defective, masks = with_square(clean, side=6)
+    defective, masks = with_square(clean, side=6)[:2]
     model = _trained_ae()
     clean_scores, clean_maps = model.score(clean)
     bad_scores, bad_maps = model.score(defective)

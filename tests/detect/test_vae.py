@@ -18,44 +18,16 @@ from synthgen.detect.models import vae  # noqa: E402
 from synthgen.detect.models.registry import get_spec  # noqa: E402
 from synthgen.errors import ConfigError  # noqa: E402
 
+from .images import batch_of, clean_images, with_square  # noqa: E402
+
 TINY = {"channels": (8, 8, 16, 16, 16), "latent": 8}
 CPU = torch.device("cpu")
 
 
-def clean_images(n: int, size: int = 32, seed: int = 0) -> torch.Tensor:
-    """'Good' images (B, 3, S, S) in [0, 1]: a shifted sine texture with a random tint."""
-    g = torch.Generator().manual_seed(seed)
-    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-    base = 0.35 + 0.08 * torch.sin(math.pi * xx / 4) * torch.sin(math.pi * yy / 4)
-    shifts = torch.randint(0, 8, (n, 2), generator=g).tolist()
-    images = torch.stack([torch.roll(base, (a, b), (0, 1)) for a, b in shifts])
-    return images[:, None] + 0.1 * torch.rand(n, 3, 1, 1, generator=g)
 
 
-def with_square(
-    images: torch.Tensor, side: int = 8, seed: int = 1
-) -> tuple[torch.Tensor, list[np.ndarray]]:
-    """Copies of ``images`` with a bright square at a random place each, and its xyxy box."""
-    g = torch.Generator().manual_seed(seed)
-    out, boxes = images.clone(), []
-    size = images.shape[-1]
-    for i in range(len(out)):
-        y, x = torch.randint(3, size - side - 3, (2,), generator=g).tolist()
-        out[i, :, y : y + side, x : x + side] = 1.0
-        boxes.append(np.array([[x, y, x + side, y + side]]))
-    return out, boxes
 
 
-def batch_of(images: torch.Tensor, label: int = 0) -> dict:
-    n, _, h, w = images.shape
-    return {
-        "image": images,
-        "mask": torch.zeros(n, 1, h, w),
-        "label": torch.full((n,), label, dtype=torch.int64),
-        "boxes": [torch.zeros(0, 4) for _ in range(n)],
-        "classes": [torch.zeros(0, dtype=torch.int64) for _ in range(n)],
-        "index": torch.arange(n),
-    }
 
 
 def tiny_vae(**overrides) -> vae.ConvVAE:
@@ -185,7 +157,7 @@ def test_training_samples_and_eval_is_deterministic():
 def test_a_bright_square_scores_higher_and_is_boxed(trained):
     calibration = clean_images(8, 32, seed=7)
     clean = clean_images(6, 32, seed=11)
-    defective, true_boxes = with_square(clean, side=8)
+    defective, _, true_boxes = with_square(clean, margin=3, side=8)
     clean_scores, _ = trained.score(clean)
     bad_scores, _ = trained.score(defective)
     assert float(bad_scores.min()) > 2 * float(clean_scores.max())
@@ -201,7 +173,7 @@ def test_a_bright_square_scores_higher_and_is_boxed(trained):
 def test_smoothed_maps_still_find_the_square(trained):
     calibration = clean_images(8, 32, seed=7)
     clean = clean_images(6, 32, seed=11)
-    defective, true_boxes = with_square(clean, side=8)
+    defective, _, true_boxes = with_square(clean, margin=3, side=8)
     _, raw = trained.score(defective)
     trained.smooth_sigma = 1.0  # only scoring reads it, so the trained model is reused
     try:
@@ -241,7 +213,7 @@ class TinyDataset(Dataset):
 
     def __init__(self, n: int = 8, size: int = 32):
         clean = clean_images(n, size, seed=3)
-        squares, boxes = with_square(clean, side=6)
+        squares, _, boxes = with_square(clean, margin=3, side=6)
         self.items = []
         for i in range(n):
             bad = i % 2 == 1

@@ -98,17 +98,20 @@ def ssim(x: torch.Tensor, y: torch.Tensor, **kwargs: Any) -> torch.Tensor:
     return ssim_map(x, y, **kwargs).flatten(1).mean(dim=1)
 
 
-def _conv_block(cin: int, cout: int) -> nn.Sequential:
+def _conv_block(cin: int, cout: int, kernel: int = 3) -> nn.Sequential:
+    """Stride-2 convolution (halves the size), batch norm, LeakyReLU(0.2)."""
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False),
+        nn.Conv2d(cin, cout, kernel, stride=2, padding=kernel // 2, bias=False),
         nn.BatchNorm2d(cout),
         nn.LeakyReLU(0.2, inplace=True),
     )
 
 
-def _deconv_block(cin: int, cout: int) -> nn.Sequential:
+def _deconv_block(cin: int, cout: int, kernel: int = 4) -> nn.Sequential:
+    """Stride-2 transposed convolution (doubles the size exactly), batch norm, LeakyReLU."""
     return nn.Sequential(
-        nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False),
+        nn.ConvTranspose2d(cin, cout, kernel, stride=2, padding=(kernel - 1) // 2,
+                           output_padding=kernel % 2, bias=False),
         nn.BatchNorm2d(cout),
         nn.LeakyReLU(0.2, inplace=True),
     )

@@ -66,6 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from synthgen.detect.models.autoencoder import _conv_block, _deconv_block
 from synthgen.detect.models.registry import ModelSpec, register_model
 from synthgen.errors import ConfigError
 
@@ -145,22 +146,6 @@ def build_unet(config: dict[str, Any]) -> UNet:
 
 
 # -- skip-less U-Net autoencoder ---------------------------------------------------------------
-def _down5(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 5, stride=2, padding=2, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.LeakyReLU(0.2, inplace=True),
-    )
-
-
-def _up5(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.ConvTranspose2d(cin, cout, 5, stride=2, padding=2, output_padding=1, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.LeakyReLU(0.2, inplace=True),
-    )
-
-
 class UNetAutoencoder(nn.Module):
     """The U-Net without skip connections as an autoencoder, ``anomaly`` protocol.
 
@@ -215,7 +200,7 @@ class UNetAutoencoder(nn.Module):
         self.som_batch = int(som_batch)
         self.som_errors: list[float] = []  # quantisation error before and after each SOM epoch
         widths = [in_channels, *channels]
-        self.encoder = nn.Sequential(*(_down5(a, b) for a, b in itertools.pairwise(widths)))
+        self.encoder = nn.Sequential(*(_conv_block(a, b, 5) for a, b in itertools.pairwise(widths)))
         self.to_latent = nn.Conv2d(channels[-1], latent, 1)
         self.from_latent = nn.Sequential(
             nn.Conv2d(latent, channels[-1], 1, bias=False),
@@ -223,7 +208,7 @@ class UNetAutoencoder(nn.Module):
             nn.LeakyReLU(0.2, inplace=True),
         )
         rev = list(reversed(channels))
-        self.decoder = nn.Sequential(*(_up5(a, b) for a, b in itertools.pairwise(rev)))
+        self.decoder = nn.Sequential(*(_deconv_block(a, b, 5) for a, b in itertools.pairwise(rev)))
         self.head = nn.ConvTranspose2d(channels[0], in_channels, 5, stride=2, padding=2,
                                        output_padding=1)
         # SOM prototypes (units, D); empty until fit_after sizes them to the descriptor.
