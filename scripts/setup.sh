@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Set up synthgen in ./.venv: system OpenGL libraries for headless rendering (EGL + Mesa),
-# then the package with the extras given (default: gl,cad,augment,torch,dev). Safe to run again.
-#   bash scripts/setup.sh            # gl,cad,augment,torch,dev
+# then the package with the extras given (default: gl,cad,augment,torch,blender,distributed,dev). Safe to run again.
+#   bash scripts/setup.sh            # all but none of the GPU-only parts
 #   EXTRAS=gl,dev bash scripts/setup.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS="${EXTRAS:-gl,cad,augment,torch,dev}"
+EXTRAS="${EXTRAS:-gl,cad,augment,torch,blender,distributed,dev}"
 PYTHON="${PYTHON:-python3}"
 
 # Headless OpenGL: libEGL + Mesa's software rasteriser (Debian package names).

@@ -1,0 +1,5 @@
+"""python -m synthgen.cli"""
+
+from synthgen.cli import main
+
+main()
