@@ -96,7 +96,7 @@ class JobRunner:
             WRITERS.get(name)(self.out, self.info) for name in job.output.formats
         ]
         self.manifest = None if out is None else ManifestWriter(self.out)
-        self.renderer = make_renderer(job.render.renderer, antialias=job.render.antialias)
+        self.renderer = make_renderer(job.render.renderer, **job.render.renderer_options())
 
     def produce(self, index: int) -> int:
         """Make sample `index`, write it in every format, then its manifest part."""

@@ -24,7 +24,13 @@ from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
 from synthgen.augment import AugmentSpec
 from synthgen.config import Range, StrictModel, format_validation_error, validate, within
@@ -100,18 +106,62 @@ class DefectSpec(StrictModel):
         return dict(self.model_extra or {})
 
 
+class BlenderSpec(StrictModel):
+    """Settings of the Blender renderer (`render.renderer: blender`); part of RenderSpec.
+
+    Attributes:
+        engine: "cycles" (path tracing; CPU or GPU) or "eevee" (rasterised; needs a GPU
+            context, so not on a headless machine without one).
+        samples: samples per pixel.
+        denoise: run OpenImageDenoise on the Cycles image.
+        device: "auto" (OptiX, then CUDA, then the CPU), "cpu", "cuda" or "optix".
+        environment: "ambient" (uniform world light at the scene's ambient level), "none"
+            (no world light) or the path of an equirectangular image (.hdr, .exr, .png,
+            .jpg) that lights the part and shows in its reflections (never behind it: the
+            background is the scene's).
+        environment_strength: multiplier of the environment's light.
+    """
+
+    engine: Literal["cycles", "eevee"] = "cycles"
+    samples: int = Field(32, ge=1, le=65536)
+    denoise: bool = True
+    device: Literal["auto", "cpu", "cuda", "optix"] = "auto"
+    environment: str = "ambient"
+    environment_strength: float = Field(1.0, ge=0.0, le=1000.0)
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        if value in ("ambient", "none"):
+            return value
+        path = Path(value)
+        if path.suffix.lower() not in (".hdr", ".exr", ".png", ".jpg", ".jpeg"):
+            raise ValueError(
+                f"{value!r} is not ambient, none or an .hdr/.exr/.png/.jpg image path"
+            )
+        if not path.is_file():
+            raise ValueError(f"environment image {value!r} does not exist")
+        return str(path.resolve())
+
+
 class RenderSpec(StrictModel):
     """Renderer and image size.
 
     Attributes:
-        renderer: "pyrender" (embedded, headless).
+        renderer: "pyrender" (embedded, headless; the default) or "blender" (Cycles or
+            Eevee through the bpy module).
         size: image side in pixels, or [width, height].
-        antialias: "auto", "msaa", "edge" or "none" (see the pyrender backend).
+        antialias: "auto", "msaa", "edge" or "none" (see the pyrender backend; Blender
+            filters every pixel and ignores it).
+        blender: the Blender renderer's settings (see `BlenderSpec`). Left at its defaults
+            it is not written into the recipe dump, so recipes that do not set it keep the
+            job hash they had before the Blender backend existed.
     """
 
-    renderer: Literal["pyrender"] = "pyrender"
+    renderer: Literal["pyrender", "blender"] = "pyrender"
     size: int | tuple[int, int] = 256
     antialias: Literal["auto", "msaa", "edge", "none"] = "auto"
+    blender: BlenderSpec = Field(default_factory=BlenderSpec)
 
     @field_validator("size")
     @classmethod
@@ -121,9 +171,22 @@ class RenderSpec(StrictModel):
             raise ValueError(f"image sides must lie within [16, 8192] pixels, got {value}")
         return value
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if self.blender == BlenderSpec():
+            data.pop("blender", None)
+        return data
+
     @property
     def width_height(self) -> tuple[int, int]:
         return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
+
+    def renderer_options(self) -> dict[str, Any]:
+        """Keyword options of `synthgen.render.make_renderer` for this renderer."""
+        if self.renderer == "blender":
+            return self.blender.model_dump()
+        return {"antialias": self.antialias}
 
 
 class OutputSpec(StrictModel):

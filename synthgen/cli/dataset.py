@@ -28,7 +28,7 @@ def render(
     samples: Annotated[int | None, typer.Option("-n", "--samples", help="samples")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="job seed")] = None,
     formats: Annotated[str | None, typer.Option("--format", help="e.g. mvtec,coco,yolo")] = None,
-    renderer: Annotated[str | None, typer.Option("--renderer", help="pyrender")] = None,
+    renderer: Annotated[str | None, typer.Option("--renderer", help="pyrender or blender")] = None,
     size: Annotated[int | None, typer.Option("--size", help="image side, pixels")] = None,
     workers: Annotated[int, typer.Option("--workers", help="worker processes")] = 1,
     shard: Annotated[str | None, typer.Option("--shard", help="I/N: this shard only")] = None,
