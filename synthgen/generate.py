@@ -1,25 +1,25 @@
-"""Run a dataset job: samples → augmentation → writers, with worker processes, shards and
-resume.
+"""Run a dataset job: samples → augmentation → writers, with worker processes or a Ray
+cluster, shards and resume, into a local folder or an fsspec URL.
 
     report = generate(job, "out/bottles", workers=2)
+    report = generate(job, "s3://bucket/bottles", executor="ray", address="head:6379")
 
 Every sample depends on (recipe, seed, index) alone, so the output does not depend on the
 number of workers, on the shard a sample was made in, or on interruptions: a sample is done
 when its manifest part is written (after all its files), `resume=True` makes only the
-missing ones, and `finalize` rebuilds the dataset-level files from what is on disk.
+missing ones, and `finalize` rebuilds the dataset-level files from what is on disk. The
+executors (`synthgen.executors.local`, `synthgen.executors.ray`) only decide which process
+makes which index; the files are the same.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
-import multiprocessing
 import os
 import platform
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,9 +29,10 @@ from PIL import Image
 
 from synthgen.augment import augment
 from synthgen.contact_sheet import annotate, contact_sheet
-from synthgen.errors import ConfigError, SynthgenError
+from synthgen.errors import ConfigError
 from synthgen.job import Job, build_variants, load_arrange, make_job_defect
 from synthgen.pipeline import DefectChoice, make_sample, sample_streams
+from synthgen.storage import Location, is_process_local, resolve
 from synthgen.writers import WRITERS, DatasetInfo, Instance, LabelledSample
 from synthgen.writers.atomic import write_json
 from synthgen.writers.manifest import ManifestWriter
@@ -40,6 +41,14 @@ log = logging.getLogger(__name__)
 
 JOB_FILE = Path(".parts") / "job.json"
 """Written first in the output folder: the recipe and its hash, checked on resume."""
+
+EXECUTORS = ("local", "ray")
+"""Where samples are made: worker processes on this machine, or a Ray cluster."""
+
+FAULT_ENV = "SYNTHGEN_FAULT_EXIT_ONCE"
+"""Testing aid for retries and resume: "<index>:<flag file>" makes the process writing sample
+<index> exit abruptly (`os._exit`) after the sample's files and before its manifest part,
+once: the flag file, created atomically just before the exit, disarms it."""
 
 PACKAGES = ("synthgen", "numpy", "trimesh", "manifold3d", "pyrender", "PyOpenGL", "pydantic",
             "albumentations", "pycocotools", "opencv-python-headless")
@@ -50,7 +59,7 @@ class GenerateReport:
     """What a `generate` call did.
 
     Attributes:
-        out: the output folder.
+        out: the output folder (a Path, or a RemotePath for an fsspec URL).
         made: samples rendered by this call.
         skipped: samples of this shard already on disk (resume).
         done: samples of the whole job on disk now.
@@ -58,7 +67,7 @@ class GenerateReport:
         seconds: wall time of the call.
     """
 
-    out: Path
+    out: Location
     made: int
     skipped: int
     done: int
@@ -75,13 +84,14 @@ class JobRunner:
 
     Args:
         job: the validated job.
-        out: output folder, or None to make samples without writing them (previews).
+        out: output folder or fsspec URL, or None to make samples without writing them
+            (previews).
     """
 
-    def __init__(self, job: Job, out: Path | None):
+    def __init__(self, job: Job, out: Location | str | None):
         from synthgen.render import make_renderer
 
-        self.job, self.out = job, None if out is None else Path(out)
+        self.job, self.out = job, None if out is None else resolve(out)
         self.nominals = build_variants(job)
         self.choices = [
             DefectChoice(make_job_defect(job.product.type, entry), entry.probability,
@@ -97,12 +107,15 @@ class JobRunner:
         ]
         self.manifest = None if out is None else ManifestWriter(self.out)
         self.renderer = make_renderer(job.render.renderer, **job.render.renderer_options())
+        self._fault = _parse_fault(os.environ.get(FAULT_ENV, ""))
 
     def produce(self, index: int) -> int:
         """Make sample `index`, write it in every format, then its manifest part."""
         labelled = self.make(index)
         for writer in self.writers:
             writer.write(labelled)
+        if self._fault is not None and self._fault[0] == index:
+            _exit_once(self._fault[1])
         if self.manifest is not None:
             self.manifest.write(labelled)  # last: marks the sample done
         return index
@@ -145,33 +158,24 @@ class JobRunner:
         self.renderer.close()
 
 
-# -- worker processes --------------------------------------------------------------------
-
-_RUNNER: JobRunner | None = None
-
-
-def _init_worker(recipe: dict[str, Any], out: str, rasteriser_threads: int) -> None:
-    global _RUNNER
-    os.environ.setdefault("LP_NUM_THREADS", str(rasteriser_threads))
-    from synthgen.job import parse_recipe
-
-    _RUNNER = JobRunner(parse_recipe(recipe), Path(out))
+def _parse_fault(value: str) -> tuple[int, str] | None:
+    """FAULT_ENV's "<index>:<flag file>" as (index, flag file); None when unset."""
+    index, _, flag = value.partition(":")
+    if not value:
+        return None
+    if not index.isdigit() or not flag:
+        raise ConfigError(f"{FAULT_ENV}={value!r}: expected <sample index>:<flag file>")
+    return int(index), flag
 
 
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Workers start from a fork server that has already imported synthgen (about 1 s saved
-    per worker) and never holds an OpenGL context, so each worker makes a fresh one; where
-    fork servers do not exist (Windows, macOS defaults), plain spawn."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["synthgen.generate", "synthgen.render"])
-        return context
-    return multiprocessing.get_context("spawn")
-
-
-def _produce(index: int) -> int:
-    assert _RUNNER is not None, "worker not initialised"
-    return _RUNNER.produce(index)
+def _exit_once(flag: str) -> None:
+    """Exit the process abruptly unless `flag` exists; create it first (atomically)."""
+    try:
+        os.close(os.open(flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return
+    log.warning("%s: exiting on purpose (flag %s)", FAULT_ENV, flag)
+    os._exit(70)
 
 
 # -- the job -----------------------------------------------------------------------------
@@ -185,14 +189,19 @@ def shard_indices(total: int, shard: tuple[int, int]) -> list[int]:
     return list(range(part, total, parts))
 
 
-def prepare_output(job: Job, out: Path, resume: bool) -> set[int]:
+def prepare_output(job: Job, out: Location | str, resume: bool) -> set[int]:
     """Check the output folder against the job; returns the indices already done.
+
+    Args:
+        job: the validated job.
+        out: output folder or fsspec URL.
+        resume: whether samples of this job already in `out` may be continued.
 
     Raises:
         ConfigError: the folder holds another job, or this job's samples without resume,
             or unrelated files.
     """
-    out = Path(out)
+    out = resolve(out)
     job_file = out / JOB_FILE
     if job_file.exists():
         import json
@@ -221,38 +230,72 @@ def prepare_output(job: Job, out: Path, resume: bool) -> set[int]:
 
 def generate(
     job: Job,
-    out: str | Path,
+    out: str | os.PathLike[str] | Location,
     *,
-    workers: int = 1,
+    workers: int | None = None,
     shard: tuple[int, int] = (0, 1),
     resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> GenerateReport:
     """Make the job's samples of `shard` into `out`, then finalise the dataset files.
 
     Args:
         job: the validated job.
-        out: output folder (created; must be empty or hold this same job).
-        workers: worker processes (each with its own renderer); 1 runs in this process.
+        out: output folder or fsspec URL (s3://, gs://, file://, memory://; created; must be
+            empty or hold this same job).
+        workers: local: worker processes (each with its own renderer; None or 1 runs in
+            this process); ray: Ray actors (None: one per CPU of the cluster).
         shard: (I, N): make only the indices i with i % N == I.
         resume: continue a job already started in `out`.
         progress: called as progress(done_in_this_call, todo_in_this_call).
+        executor: "local" (this machine) or "ray" (a Ray cluster).
+        address: ray only: the cluster to connect to ("head:6379", "auto",
+            "ray://head:10001"); None starts a local Ray instance (or uses RAY_ADDRESS).
+
+    Raises:
+        ConfigError: unknown executor, bad worker count, an output that worker processes
+            cannot reach (memory://), or an output folder that does not fit the job.
+        MissingDependency: ray or fsspec is needed but not installed.
     """
     start = time.perf_counter()
-    out = Path(out)
+    out = resolve(out)
+    _check_executor(executor, workers, address, out)
     done = prepare_output(job, out, resume)
     indices = shard_indices(job.samples, shard)
     todo = [i for i in indices if i not in done]
     if todo:
-        _run(job, out, todo, workers, progress)
+        _run(job, out, todo, workers, progress, executor, address)
     records = finalize(job, out)
     return GenerateReport(out, len(todo), len(indices) - len(todo), len(records), job.samples,
                           time.perf_counter() - start)
 
 
-def _run(job: Job, out: Path, todo: Sequence[int], workers: int,
-         progress: Callable[[int, int], None] | None) -> None:
-    if workers <= 1:
+def _check_executor(executor: str, workers: int | None, address: str | None,
+                    out: Location) -> None:
+    if executor not in EXECUTORS:
+        raise ConfigError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    if address is not None and executor != "ray":
+        raise ConfigError(f"--address {address} needs --executor ray")
+    if is_process_local(out) and (executor == "ray" or (workers or 1) > 1):
+        raise ConfigError(
+            f"output {out} lives in this process's memory, which worker processes cannot "
+            "reach; use --executor local --workers 1, or a shared folder or object store"
+        )
+
+
+def _run(job: Job, out: Location, todo: Sequence[int], workers: int | None,
+         progress: Callable[[int, int], None] | None, executor: str,
+         address: str | None) -> None:
+    if executor == "ray":
+        from synthgen.executors import ray as ray_executor
+
+        ray_executor.run(job, out, todo, workers=workers, address=address, progress=progress)
+        return
+    if (workers or 1) <= 1:
         runner = JobRunner(job, out)
         try:
             for n, index in enumerate(todo, 1):
@@ -262,33 +305,9 @@ def _run(job: Job, out: Path, todo: Sequence[int], workers: int,
         finally:
             runner.close()
         return
-    context = _worker_context()
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    initargs = (job.to_dict(), str(out), threads)
-    with ProcessPoolExecutor(workers, context, _init_worker, initargs) as pool:
-        pending = {pool.submit(_produce, index) for index in todo[: 4 * workers]}
-        queue = iter(todo[4 * workers :])
-        n = 0
-        try:
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    future.result()  # a worker's error surfaces here, once
-                    n += 1
-                    if progress:
-                        progress(n, len(todo))
-                    nxt = next(queue, None)
-                    if nxt is not None:
-                        pending.add(pool.submit(_produce, nxt))
-        except BrokenProcessPool as error:
-            raise SynthgenError(
-                f"a worker process died ({error}); what was written is kept: run again "
-                "with --resume (or with --workers 1 to see the error)"
-            ) from None
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
+    from synthgen.executors import local
+
+    local.run(job, out, todo, workers=workers, progress=progress)
 
 
 def contact_sheet_of(job: Job, samples: int = 16, columns: int = 4) -> Image.Image:
@@ -311,10 +330,10 @@ def contact_sheet_of(job: Job, samples: int = 16, columns: int = 4) -> Image.Ima
     return contact_sheet(tiles, captions, columns)
 
 
-def finalize(job: Job, out: str | Path) -> list[dict[str, Any]]:
+def finalize(job: Job, out: str | os.PathLike[str] | Location) -> list[dict[str, Any]]:
     """Rebuild the dataset-level files (COCO JSON, YOLO data.yaml, manifests) from the
-    samples on disk; returns their records in index order."""
-    out = Path(out)
+    samples on disk (or in the object store); returns their records in index order."""
+    out = resolve(out)
     manifest = ManifestWriter(out)
     records = manifest.records()
     width, height = job.render.width_height

@@ -128,6 +128,13 @@ def test_existing_output_needs_resume_and_the_same_recipe(single):
     assert report.made == 0 and report.skipped == 8 and report.complete
 
 
+def test_file_url_writes_the_same_local_folder(single, tmp_path):
+    """file:// URLs resolve to local paths: atomic rename and SYNTHGEN_FSYNC as for a path."""
+    report = generate(_job(), f"file://{tmp_path / 'url'}")
+    assert report.out == tmp_path / "url" and report.complete
+    assert _tree(tmp_path / "url") == _tree(single)
+
+
 def test_unrelated_folder_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(ConfigError, match="not empty"):

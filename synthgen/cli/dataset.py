@@ -24,17 +24,29 @@ from synthgen.errors import SynthgenError
 @app.command()
 def render(
     recipe: RecipeArg,
-    out: Annotated[Path, typer.Option("-o", "--out", help="output folder")],
+    out: Annotated[str, typer.Option(
+        "-o", "--out", help="output folder or URL (s3://bucket/key, gs://..., file://...)")],
     samples: Annotated[int | None, typer.Option("-n", "--samples", help="samples")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="job seed")] = None,
     formats: Annotated[str | None, typer.Option("--format", help="e.g. mvtec,coco,yolo")] = None,
     renderer: Annotated[str | None, typer.Option("--renderer", help="pyrender or blender")] = None,
     size: Annotated[int | None, typer.Option("--size", help="image side, pixels")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="worker processes")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="worker processes (local, default 1) or Ray actors (ray, default: "
+        "one per cluster CPU)")] = None,
     shard: Annotated[str | None, typer.Option("--shard", help="I/N: this shard only")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue a started job")] = False,
+    executor: Annotated[str, typer.Option(
+        "--executor", help="local (processes on this machine) or ray (a Ray cluster)")] = "local",
+    address: Annotated[str | None, typer.Option(
+        "--address", help="ray: cluster address (head:6379, auto, ray://head:10001); "
+        "default: start a local Ray")] = None,
 ) -> None:
-    """Render a dataset: images, exact masks, MVTec/COCO/YOLO labels and a manifest."""
+    """Render a dataset: images, exact masks, MVTec/COCO/YOLO labels and a manifest.
+
+    The output may be a folder or an fsspec URL; with --executor ray the samples are made on
+    a Ray cluster (the output must then be reachable from every node).
+    """
     from synthgen.generate import generate
 
     job = load(recipe, overrides(samples, seed, formats, renderer, size))
@@ -46,11 +58,12 @@ def render(
 
         try:
             report = generate(job, out, workers=workers, shard=parse_shard(shard),
-                              resume=resume, progress=progress)
+                              resume=resume, progress=progress, executor=executor,
+                              address=address)
         except KeyboardInterrupt:
             bar.stop()
             console.print(f"interrupted: the samples written are kept; continue with "
-                          f"synthgen render {recipe} -o {out} --resume")
+                          f"synthgen render {recipe} -o {out} --resume", highlight=False)
             raise typer.Exit(130) from None
     rate = report.made / report.seconds if report.seconds > 0 else 0.0
     state = "complete" if report.complete else f"{report.done}/{report.total} samples on disk"

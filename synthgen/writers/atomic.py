@@ -7,6 +7,11 @@ a power cut. The folder is created when missing. Any OS failure (full disk, read
 missing permissions, ...) is raised as one `OutputError` naming the file and the reason;
 the temporary file is removed, and no other file is touched.
 
+A destination may also be a `synthgen.storage.RemotePath` (or an fsspec URL string such as
+"s3://bucket/data/x.png"): the object is then stored whole in one put (atomic on object
+stores) or through a temporary name and a move (`storage.put_bytes`); failures are raised as
+`OutputError` as well.
+
 Deterministic bytes: JSON is written with sorted keys and fixed separators, PNGs with fixed
 settings and no time stamp, so the same data always gives the same file.
 """
@@ -23,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from synthgen.errors import SynthgenError
+from synthgen.storage import Location, RemotePath, is_url, put_bytes, resolve
 
 PNG_COMPRESS_LEVEL = 1
 """zlib level of every PNG synthgen writes (fixed, so that PNG bytes are reproducible).
@@ -47,8 +53,8 @@ class OutputError(SynthgenError, OSError):
         errno: the OS error number, when there was one.
     """
 
-    def __init__(self, path: Path, cause: OSError):
-        self.path = Path(path)
+    def __init__(self, path: Location, cause: OSError):
+        self.path = path if isinstance(path, RemotePath) else Path(path)
         self.reason = cause.strerror or str(cause)
         super().__init__(
             f"could not write {self.path}: {self.reason}; check that the output folder is "
@@ -71,19 +77,22 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+def write_bytes(path: str | os.PathLike[str] | RemotePath, data: bytes) -> Location:
     """Write `data` to `path` atomically.
 
     Args:
-        path: destination file; its folder is created when missing.
+        path: destination file (a local path, a RemotePath or an fsspec URL); a local
+            folder is created when missing.
         data: the file's whole content.
 
     Returns:
-        The destination as a Path.
+        The destination as a Path (local) or RemotePath.
 
     Raises:
         OutputError: the folder or file could not be created, written or renamed.
     """
+    if isinstance(path, RemotePath) or is_url(path):
+        return _put_remote(resolve(path), data)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
@@ -111,7 +120,18 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return path
 
 
-def write_text(path: str | os.PathLike[str], text: str) -> Path:
+def _put_remote(path: Location, data: bytes) -> Location:
+    """Store `data` at a resolved URL (a file:// URL resolves to a local Path)."""
+    if isinstance(path, Path):
+        return write_bytes(path, data)
+    try:
+        put_bytes(path, data)
+    except OSError as exc:
+        raise OutputError(path, exc) from exc
+    return path
+
+
+def write_text(path: str | os.PathLike[str] | RemotePath, text: str) -> Location:
     """Write `text` (UTF-8, newlines as given) to `path` atomically; see `write_bytes`."""
     return write_bytes(path, text.encode("utf-8"))
 
@@ -127,7 +147,9 @@ def dumps_json(obj: Any, indent: int | None = None) -> str:
     return json.dumps(obj, sort_keys=True, separators=separators, indent=indent) + "\n"
 
 
-def write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = None) -> Path:
+def write_json(
+    path: str | os.PathLike[str] | RemotePath, obj: Any, indent: int | None = None
+) -> Location:
     """Write `obj` as deterministic JSON (`dumps_json`) to `path` atomically."""
     return write_text(path, dumps_json(obj, indent=indent))
 
@@ -167,6 +189,6 @@ def encode_png(image: np.ndarray) -> bytes:
     return _last_png[1]
 
 
-def write_png(path: str | os.PathLike[str], image: np.ndarray) -> Path:
+def write_png(path: str | os.PathLike[str] | RemotePath, image: np.ndarray) -> Location:
     """Write `image` as a PNG (`encode_png`) to `path` atomically."""
     return write_bytes(path, encode_png(image))

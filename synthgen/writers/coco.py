@@ -30,11 +30,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from synthgen.errors import ConfigError, SynthgenError
 from synthgen.labels import area, bbox, check_aligned, rle_encode, visible_instances
+from synthgen.storage import Location, read_many, resolve
 from synthgen.writers.atomic import write_json, write_png
 from synthgen.writers.base import WRITERS, DatasetInfo, LabelledSample
 
@@ -62,14 +62,15 @@ class COCOWriter:
 
     name = "coco"
 
-    def __init__(self, root: Path, info: DatasetInfo) -> None:
+    def __init__(self, root: Location | str, info: DatasetInfo) -> None:
         self.info = info
-        self.folder = Path(root) / "coco"
-        self.parts = Path(root) / ".parts" / "coco"
+        root = resolve(root)
+        self.folder = root / "coco"
+        self.parts = root / ".parts" / "coco"
         self.category_ids = {t: i + 1 for i, t in enumerate(info.defect_types)}
 
     @property
-    def annotation_file(self) -> Path:
+    def annotation_file(self) -> Location:
         """Path of the dataset's instances JSON."""
         return self.folder / "annotations" / "instances.json"
 
@@ -124,10 +125,15 @@ class COCOWriter:
         write_png(self.folder / "images" / image["file_name"], sample.rgb)
         write_json(self.parts / f"{sample.stem}.json", {"image": image, "annotations": annotations})
 
-    def _read_part(self, index: int) -> dict[str, Any]:
+    def _read_part(self, index: int, data: bytes | Exception | None = None) -> dict[str, Any]:
+        """Sample `index`'s part (from `data`, its bytes or the error reading them, if given)."""
         path = self.parts / f"{index:06d}.json"
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            if data is None:
+                data = path.read_bytes()
+            if isinstance(data, Exception):
+                raise data
+            return json.loads(data.decode("utf-8"))
         except FileNotFoundError:
             raise SynthgenError(
                 f"COCO: sample {index} has no annotation part {path}; write the sample "
@@ -146,9 +152,10 @@ class COCOWriter:
             indices = sorted({int(r["index"]) for r in records})
         except (KeyError, TypeError, ValueError):
             raise SynthgenError("COCO: every manifest record needs an integer 'index'") from None
+        data = read_many(self.parts / f"{index:06d}.json" for index in indices)
         images, annotations = [], []
         for index in indices:
-            part = self._read_part(index)
+            part = self._read_part(index, data[self.parts / f"{index:06d}.json"])
             image_id = index + 1
             images.append({**part["image"], "id": image_id})
             for ann in part["annotations"]:

@@ -6,6 +6,9 @@
 A part file is the marker that its sample is complete: the pipeline writes it last, after
 every format writer has written the sample, so a resumed job redoes exactly the samples
 without one. A part that cannot be read or parsed counts as not done.
+
+`root` may be a local folder or a `synthgen.storage.RemotePath` (fsspec URL): the parts are
+then found with one listing and read in one batched call.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 from synthgen.errors import SynthgenError
+from synthgen.storage import Location, file_names, read_many, resolve
 from synthgen.writers.atomic import dumps_json, write_json, write_text
 from synthgen.writers.base import DatasetInfo, LabelledSample
 
@@ -27,22 +30,22 @@ class ManifestWriter:
     """Writes per-sample manifest parts and the dataset's manifest.jsonl.
 
     Args:
-        root: the job's output folder.
+        root: the job's output folder (a local path, a RemotePath or an fsspec URL).
         info: unused; accepted so that the manifest fits the Writer protocol.
     """
 
     name = "manifest"
 
-    def __init__(self, root: Path, info: DatasetInfo | None = None) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Location | str, info: DatasetInfo | None = None) -> None:
+        self.root = resolve(root)
         self.parts = self.root / ".parts" / "manifest"
         self.info = info
 
     @property
-    def manifest_file(self) -> Path:
+    def manifest_file(self) -> Location:
         return self.root / "manifest.jsonl"
 
-    def part_path(self, index: int) -> Path:
+    def part_path(self, index: int) -> Location:
         """Path of sample `index`'s part file."""
         return self.parts / f"{index:06d}.json"
 
@@ -50,10 +53,15 @@ class ManifestWriter:
         """Store `sample.record` as the sample's part file (atomically): marks it done."""
         write_json(self.part_path(sample.index), sample.record)
 
-    def _read(self, path: Path) -> dict[str, Any] | None:
-        """The record in `path`, or None (with a warning) if it cannot be read or parsed."""
+    def _read(self, path: Location, data: bytes | Exception | None = None) -> dict[str, Any] | None:
+        """The record in `path` (or in `data`, its bytes or the error reading them), or None
+        (with a warning) if it cannot be read or parsed."""
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            if data is None:
+                data = path.read_bytes()
+            if isinstance(data, Exception):
+                raise data
+            record = json.loads(data.decode("utf-8"))
         except (OSError, ValueError) as exc:
             log.warning(
                 "manifest part %s is unreadable (%s): its sample counts as not done", path, exc
@@ -66,20 +74,24 @@ class ManifestWriter:
             return None
         return record
 
-    def _part_files(self) -> dict[int, Path]:
+    def _part_files(self) -> dict[int, Location]:
         """Sample index → part file, for every file named `<digits>.json` (temp files and
         anything else are ignored)."""
-        if not self.parts.is_dir():
-            return {}
         found = {}
-        for path in self.parts.iterdir():
-            if path.suffix == ".json" and path.stem.isdigit() and path.is_file():
-                found[int(path.stem)] = path
+        for name in file_names(self.parts):
+            stem, dot, suffix = name.rpartition(".")
+            if dot and suffix == "json" and stem.isdigit():
+                found[int(stem)] = self.parts / name
         return found
+
+    def _read_all(self, files: dict[int, Location]) -> dict[int, dict[str, Any] | None]:
+        """Index → record (None when unreadable) of the given part files, read in a batch."""
+        data = read_many(files.values())
+        return {i: self._read(p, data[p]) for i, p in files.items()}
 
     def done_indices(self) -> set[int]:
         """Indices of the samples whose part file exists and parses."""
-        return {i for i, p in self._part_files().items() if self._read(p) is not None}
+        return {i for i, r in self._read_all(self._part_files()).items() if r is not None}
 
     def records(self, indices: Iterable[int] | None = None) -> list[dict[str, Any]]:
         """Records of the given samples (default: every done sample), in index order.
@@ -89,12 +101,13 @@ class ManifestWriter:
         """
         files = self._part_files()
         if indices is None:
-            out = [(i, self._read(files[i])) for i in sorted(files)]
-            return [r for _, r in out if r is not None]
+            found = self._read_all(files)
+            return [found[i] for i in sorted(found) if found[i] is not None]
         wanted = sorted(set(indices))
+        found = self._read_all({i: files[i] for i in wanted if i in files})
         records, missing = [], []
         for i in wanted:
-            record = self._read(files[i]) if i in files else None
+            record = found.get(i)
             if record is None:
                 missing.append(i)
             else:

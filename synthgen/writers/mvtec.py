@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from synthgen.errors import ConfigError
 from synthgen.labels import check_aligned, visible_instances
+from synthgen.storage import Location, resolve
 from synthgen.writers.atomic import write_png
 from synthgen.writers.base import WRITERS, DatasetInfo, LabelledSample
 
@@ -53,7 +53,7 @@ class MVTecWriter:
 
     name = "mvtec"
 
-    def __init__(self, root: Path, info: DatasetInfo) -> None:
+    def __init__(self, root: Location | str, info: DatasetInfo) -> None:
         reserved = {GOOD, COMBINED} & set(info.defect_types)
         if reserved:
             raise ConfigError(
@@ -61,13 +61,15 @@ class MVTecWriter:
                 f"rename it (the names {GOOD!r} and {COMBINED!r} are reserved)"
             )
         self.info = info
-        self.folder = Path(root) / "mvtec" / info.name
+        self.folder = resolve(root) / "mvtec" / info.name
 
-    def paths(self, sample: LabelledSample) -> tuple[Path, Path | None]:
+    def paths(self, sample: LabelledSample) -> tuple[Location, Location | None]:
         """Where `sample` goes: (image path, mask path or None for a good image)."""
         return self._paths(sample, visible_instances(sample.instances))
 
-    def _paths(self, sample: LabelledSample, shown: Sequence[Any]) -> tuple[Path, Path | None]:
+    def _paths(
+        self, sample: LabelledSample, shown: Sequence[Any]
+    ) -> tuple[Location, Location | None]:
         if not shown:
             split = "train" if sample.split == "train" else "test"
             return self.folder / split / GOOD / f"{sample.stem}.png", None

@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from synthgen.errors import ConfigError
 from synthgen.labels import bbox, check_aligned, polygons, visible_instances
+from synthgen.storage import Location, file_names, resolve
 from synthgen.writers.atomic import write_png, write_text
 from synthgen.writers.base import WRITERS, DatasetInfo, LabelledSample
 
@@ -67,7 +67,7 @@ class YOLOWriter:
 
     def __init__(
         self,
-        root: Path,
+        root: Location | str,
         info: DatasetInfo,
         task: Literal["segment", "detect"] = "segment",
         tolerance: float = 0.0,
@@ -77,10 +77,10 @@ class YOLOWriter:
         self.info = info
         self.task = task
         self.tolerance = float(tolerance)
-        self.folder = Path(root) / ("yolo" if task == "segment" else "yolo_detect")
+        self.folder = resolve(root) / ("yolo" if task == "segment" else "yolo_detect")
         self.class_ids = {t: i for i, t in enumerate(info.defect_types)}
 
-    def paths(self, sample: LabelledSample) -> tuple[Path, Path]:
+    def paths(self, sample: LabelledSample) -> tuple[Location, Location]:
         """(image path, label path) of `sample`."""
         split = SPLIT_FOLDERS[sample.split]
         return (
@@ -129,7 +129,8 @@ class YOLOWriter:
         import yaml
 
         stems = [f"{int(r['index']):06d}.png" for r in records if "index" in r]
-        has_val = any((self.folder / "images" / "val" / s).exists() for s in stems)
+        val_images = file_names(self.folder / "images" / "val")  # one listing
+        has_val = any(s in val_images for s in stems)
         if not has_val:
             log.warning(
                 "YOLO: no sample is in the test split; data.yaml validates on the train images"
@@ -152,5 +153,5 @@ class YOLODetectWriter(YOLOWriter):
 
     name = "yolo_detect"
 
-    def __init__(self, root: Path, info: DatasetInfo, tolerance: float = 0.0) -> None:
+    def __init__(self, root: Location | str, info: DatasetInfo, tolerance: float = 0.0) -> None:
         super().__init__(root, info, task="detect", tolerance=tolerance)
