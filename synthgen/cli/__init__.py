@@ -6,6 +6,7 @@
     synthgen products
     synthgen defects
     synthgen train unet_ae --data out/capped_bottle -o runs/ae
+    synthgen validate RECIPE --detector RUN --sweep bulge.height=0.05:2:20 -o REPORT
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from synthgen.cli import dataset, detect  # noqa: F401  (commands register on import)
+from synthgen.cli import dataset, detect, validate  # noqa: F401  (commands register on import)
 from synthgen.cli.common import app, console
 from synthgen.errors import SynthgenError
 
