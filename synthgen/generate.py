@@ -107,6 +107,11 @@ class JobRunner:
         ]
         self.manifest = None if out is None else ManifestWriter(self.out)
         self.renderer = make_renderer(job.render.renderer, **job.render.renderer_options())
+        self.translate = None
+        if job.translate is not None:
+            from synthgen.translate.apply import TranslateStage
+
+            self.translate = TranslateStage.from_spec(job.translate)
         self._fault = _parse_fault(os.environ.get(FAULT_ENV, ""))
 
     def produce(self, index: int) -> int:
@@ -132,11 +137,15 @@ class JobRunner:
         # Defect masks, then (several objects) each object's mask, then the object mask.
         render = sample.render
         objects = render.object_masks[: 0 if self.arrange is None else None]
-        n_defects = len(render.defect_masks)
-        masks = np.concatenate([render.defect_masks, objects, render.object_mask[None]])
-        rgb, masks, augment_params = augment(sample.render.rgb, masks, job.augment,
-                                             streams["augment"])
-        record = sample.record()
+        defect_masks, rgb, record = render.defect_masks, render.rgb, sample.record()
+        if self.translate is not None:
+            rgb, painted = self.translate(rgb, streams["translate"])
+            defect_masks = np.concatenate([defect_masks, (painted & render.object_mask)[None]])
+            record["defects"].append({"type": "translated", "instance": len(defect_masks)})
+            record["translate"] = self.translate.last_params
+        n_defects = len(defect_masks)
+        masks = np.concatenate([defect_masks, objects, render.object_mask[None]])
+        rgb, masks, augment_params = augment(rgb, masks, job.augment, streams["augment"])
         instances = []
         for i, entry in enumerate(record["defects"]):
             visible = bool(masks[i].any())

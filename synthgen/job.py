@@ -40,6 +40,7 @@ from synthgen.errors import ConfigError
 from synthgen.part import Part
 from synthgen.products import PRODUCTS, build_product
 from synthgen.scene.spec import SceneSpec
+from synthgen.translate.apply import TranslateSpec
 
 FORMATS = ("mvtec", "coco", "yolo", "yolo_detect")
 
@@ -224,6 +225,9 @@ class Job(StrictModel):
         layout: a Python scene script whose `arrange(rng, radius)` returns the poses of
             several objects per sample (set automatically when the recipe is that script);
             None: one object per sample.
+        translate: a trained defect translator applied to a share of the renders (its
+            painted defect becomes an instance of type "translated"); None: no translation.
+            Left unset it is not written into the recipe dump, so the job hash is unchanged.
     """
 
     product: ProductSpec = Field(default_factory=ProductSpec)
@@ -237,6 +241,14 @@ class Job(StrictModel):
     samples: int = Field(100, ge=1, le=100_000_000)
     seed: int = Field(0, ge=0, le=2**63 - 1)
     layout: str | None = None
+    translate: TranslateSpec | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if self.translate is None:
+            data.pop("translate", None)
+        return data
 
     @field_validator("layout")
     @classmethod
@@ -252,7 +264,8 @@ class Job(StrictModel):
     @property
     def defect_types(self) -> tuple[str, ...]:
         """Defect types the job can produce, in recipe order, each once."""
-        return tuple(dict.fromkeys(d.type for d in self.defects))
+        types = [d.type for d in self.defects] + (["translated"] if self.translate else [])
+        return tuple(dict.fromkeys(types))
 
     def to_dict(self) -> dict[str, Any]:
         """The full recipe with every default filled in, JSON-ready."""
@@ -347,8 +360,15 @@ def parse_recipe(data: Mapping[str, Any], base_dir: Path | None = None, source: 
         if isinstance(params.get("path"), str) and not Path(params["path"]).is_absolute():
             params["path"] = str((base_dir / params["path"]).resolve())
             data["product"] = {**product, "params": params}
+    translate = data.get("translate")
+    if isinstance(translate, dict) and isinstance(translate.get("run"), str) and base_dir:
+        if not Path(translate["run"]).is_absolute():
+            data["translate"] = {**translate, "run": str((base_dir / translate["run"]).resolve())}
     job = validate(Job, data, source=source)
     problems = _check_product(job.product) + _check_defects(job)
+    if job.translate is not None and not Path(job.translate.run).exists():
+        problems.append(f"translate.run: {str(job.translate.run)!r} does not exist; it names "
+                        f"a run folder of synthgen translate train (or its last.pt)")
     if problems:
         raise ConfigError("\n".join(f"{source}{p}" for p in problems))
     return job

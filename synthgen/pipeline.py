@@ -273,7 +273,7 @@ def _defective_objects(objects, poses, choices, scene, renderer, rng, good_fract
     return parts, refused
 
 
-SAMPLE_STREAMS = ("defects", "scene", "variant", "split", "augment", "layout")
+SAMPLE_STREAMS = ("defects", "scene", "variant", "split", "augment", "layout", "translate")
 """The independent random streams of one sample, in spawn order (never reorder)."""
 
 

@@ -6,6 +6,7 @@
     synthgen products
     synthgen defects
     synthgen train unet_ae --data out/capped_bottle -o runs/ae
+    synthgen translate train --good DIR --defective DIR -o RUN
     synthgen validate RECIPE --detector RUN --sweep bulge.height=0.05:2:20 -o REPORT
 """
 
@@ -16,9 +17,12 @@ import sys
 
 from synthgen.cli import dataset, detect, validate  # noqa: F401  (commands register on import)
 from synthgen.cli.common import app, console
+from synthgen.cli.translate import translate_app
 from synthgen.errors import SynthgenError
 
 __all__ = ["app", "main"]
+
+app.add_typer(translate_app, name="translate")
 
 
 def main() -> None:
