@@ -10,13 +10,17 @@ the visible surface.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from synthgen.part import Part
 from synthgen.render.masks import defect_masks
-from synthgen.scene.model import Camera
+from synthgen.scene.model import Camera, Scene
+
+if TYPE_CHECKING:
+    from synthgen.render.result import Renderer, RenderResult
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,3 +109,23 @@ def placed_masks(
     defect = np.concatenate(masks) if masks else np.zeros((0, height, width), bool)
     return (instance_masks.any(axis=0), instance_masks, defect,
             np.asarray(owners, dtype=np.int64))
+
+
+def render_single(renderer: Renderer, scene: Scene, part: Part,
+                  nominal: Part | None = None) -> RenderResult:
+    """One object through `renderer.render_placed`, without the per-object fields.
+
+    Args:
+        renderer: a backend with `render_placed`.
+        scene: the scene; its camera sets the image size.
+        part: the (possibly defective) part, posed by scene.object_pose.
+        nominal: the defect-free twin; required when `part.records` is not empty.
+
+    Returns:
+        The RenderResult with `instance_masks` and `defect_owner` set to None.
+    """
+    if part.records and nominal is None:
+        raise ValueError("part has defect records; pass its nominal twin as `nominal`")
+    placed = [Placed(part, nominal if nominal is not None else part, scene.object_pose)]
+    result = renderer.render_placed(scene, placed)
+    return replace(result, instance_masks=None, defect_owner=None)

@@ -22,7 +22,7 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -34,7 +34,7 @@ from synthgen.errors import MissingDependency
 from synthgen.part import Part
 from synthgen.render.antialias import geometric_edges, smooth_edges
 from synthgen.render.compositing import background_image, composite
-from synthgen.render.placement import Placed, offsets, placed_masks
+from synthgen.render.placement import Placed, offsets, placed_masks, render_single
 from synthgen.render.result import RenderResult
 from synthgen.scene.model import Light, Scene
 
@@ -471,11 +471,7 @@ class PyrenderRenderer:
         Returns:
             The RenderResult (see its docstring for shapes, units and the mask rule).
         """
-        if part.records and nominal is None:
-            raise ValueError("part has defect records; pass its nominal twin as `nominal`")
-        placed = [Placed(part, nominal if nominal is not None else part, scene.object_pose)]
-        result = self.render_placed(scene, placed)
-        return replace(result, instance_masks=None, defect_owner=None)
+        return render_single(self, scene, part, nominal)
 
     def render_placed(self, scene: Scene, placed: Sequence[Placed]) -> RenderResult:
         """Render several objects in one view (each with its own pose and nominal twin).
