@@ -1,8 +1,11 @@
 """Every bundled model on a synthetic capped-bottle set: prints a markdown table.
 
     python scripts/eval_capped_bottle.py [--samples 400] [--epochs 15] [--models ...]
+    python scripts/eval_capped_bottle.py --inspection --size 128 --train-size 64 \
+        --models draem --epochs 30 --seeds 0,1,2
 
-Renders scenes/capped_bottle.yaml with the bulge, dent, short_notch and chip defects (other
+Renders scenes/capped_bottle.yaml (or, with --inspection, scenes/capped_bottle_inspection.yaml:
+fixed camera, light and background) with the bulge, dent, short_notch and chip defects (other
 recipe settings unchanged; --samples, --size), then trains and evaluates each model with
 `synthgen train` / `synthgen evaluate` semantics (seeded 60/20/20 split, thresholds on the
 validation split, metrics on the test split). Runs and results go to --out.
@@ -15,18 +18,22 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from synthgen.detect.run import evaluate_run, train_run
 from synthgen.generate import generate
 from synthgen.job import load_recipe
 
-RECIPE = Path(__file__).resolve().parents[1] / "scenes" / "capped_bottle.yaml"
+SCENES = Path(__file__).resolve().parents[1] / "scenes"
+RECIPE = SCENES / "capped_bottle.yaml"
+INSPECTION = SCENES / "capped_bottle_inspection.yaml"
 KEEP = ("bulge", "dent", "short_notch", "chip")
 COLUMNS = ("image_auroc", "pixel_auroc", "box_f1", "box_iou", "accuracy", "precision",
            "recall", "mAP")
 
 
-def dataset(out: Path, samples: int, size: int, workers: int) -> Path:
-    job = load_recipe(RECIPE, {"samples": samples, "render": {"size": size},
+def dataset(out: Path, samples: int, size: int, workers: int, recipe: Path = RECIPE) -> Path:
+    job = load_recipe(recipe, {"samples": samples, "render": {"size": size},
                                "output": {"formats": ["coco"]}})
     job = job.model_copy(update={"defects": [d for d in job.defects if d.type in KEEP]})
     data = out / "data"
@@ -41,6 +48,16 @@ def row(model: str, metrics: dict) -> str:
     return f"| {model} | " + " | ".join(cells) + " |"
 
 
+def mean_std_row(model: str, runs: list[dict]) -> str:
+    """A table row of mean ± std (population) over seeds, blank where a metric is missing."""
+    cells = []
+    for column in COLUMNS:
+        values = [({**m, **m.get("at_threshold", {})}).get(column) for m in runs]
+        values = [v for v in values if isinstance(v, float)]
+        cells.append(f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "")
+    return f"| {model} | " + " | ".join(cells) + " |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="ae_l2,ae_ssim,resnet18")
@@ -48,19 +65,30 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated; mean ± std over them")
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="image side the models see (default: --size)")
+    parser.add_argument("--inspection", action="store_true",
+                        help="render scenes/capped_bottle_inspection.yaml instead")
     parser.add_argument("--out", type=Path, default=Path("runs/eval_capped_bottle"))
     args = parser.parse_args()
-    data = dataset(args.out, args.samples, args.size, args.workers)
+    data = dataset(args.out, args.samples, args.size, args.workers,
+                   INSPECTION if args.inspection else RECIPE)
+    size = args.train_size or args.size
     results, rows = {}, []
     for model in args.models.split(","):
-        start = time.perf_counter()
-        run = args.out / model
-        train_run(model, data, run, epochs=args.epochs, size=args.size, seed=args.seed)
-        metrics = evaluate_run(run)
-        metrics["train_s"] = time.perf_counter() - start
-        results[model] = metrics
-        rows.append(row(model, metrics))
+        runs = []
+        for seed in (int(s) for s in args.seeds.split(",")):
+            start = time.perf_counter()
+            run = args.out / f"{model}_s{seed}"
+            train_run(model, data, run, epochs=args.epochs, size=size, seed=seed)
+            metrics = evaluate_run(run)
+            metrics["train_s"] = time.perf_counter() - start
+            runs.append(metrics)
+            print(f"{model} seed {seed}: {row(model, metrics)} ({metrics['train_s']:.0f} s)",
+                  flush=True)
+        results[model] = runs
+        rows.append(row(model, runs[0]) if len(runs) == 1 else mean_std_row(model, runs))
         print(rows[-1], flush=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True))
     header = "| model | " + " | ".join(COLUMNS) + " |"

@@ -2,6 +2,7 @@
 cracks against held-out good tiles. Prints a markdown table for the README.
 
     python scripts/eval_magnetic_tile.py [--models ae_l2,ae_ssim,...] [--epochs 30] [--size 128]
+    python scripts/eval_magnetic_tile.py --models draem --size 64 --epochs 15 --train-limit 250
 
 Data: ../shared/data/magnetic_tile (MT_Free good; MT_Blowhole and MT_Crack defective, with
 masks). MT_Free is split 60/20/20 (seeded): the models train on the first part, thresholds
@@ -29,6 +30,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--train-limit", type=int, default=None,
+                        help="train on at most this many good tiles (the first of the split)")
     parser.add_argument("--out", type=Path, default=Path("runs/eval_magnetic_tile"))
     args = parser.parse_args()
     if not args.data.is_dir():
@@ -39,6 +42,8 @@ def main() -> None:
     bad = [i for i in items if i.label == 1]
     train, val, held_out = split_items(good, (0.6, 0.2, 0.2), rng=args.seed)
     test = held_out + bad
+    if args.train_limit is not None:
+        train = train[: args.train_limit]
     print(f"train {len(train)} good, val {len(val)} good, test {len(held_out)} good + "
           f"{len(bad)} defective; {args.size}x{args.size}, {args.epochs} epochs")
     rows, results = [], {}

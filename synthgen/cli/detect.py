@@ -39,15 +39,39 @@ def train(
     seed: Annotated[int, typer.Option("--seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume")] = False,
     weights: Annotated[Path | None, typer.Option("--weights", help="local weights")] = None,
+    options: Annotated[list[str] | None, typer.Option(
+        "--set", help="model option KEY=VALUE, repeatable (e.g. search_steps=500)")] = None,
+    synthetic: Annotated[bool | None, typer.Option(
+        "--synthetic-anomalies/--no-synthetic-anomalies",
+        help="train on good images with synthetic Perlin anomalies (default: the model's "
+             "choice, on for draem)")] = None,
 ) -> None:
     """Train a detector; the split, thresholds and checkpoints go into the run folder."""
     from synthgen.detect.run import train_run
 
-    config = {"weights_path": str(weights)} if weights else None
+    config = _model_options(options or [])
+    if weights:
+        config["weights_path"] = str(weights)
     run = train_run(model, data, out, epochs=epochs, size=size, batch_size=batch_size, lr=lr,
-                    device=device, seed=seed, resume=resume, config=config)
+                    device=device, seed=seed, resume=resume, config=config or None,
+                    synthetic_anomalies=synthetic)
     sizes = {k: len(v) for k, v in run["split"].items()}
     console.print(f"trained {model} for {run['epochs']} epochs on {sizes}; run: {out}")
+
+
+def _model_options(pairs: list[str]) -> dict:
+    """KEY=VALUE strings → a config dict (values read as YAML scalars: 500, 0.1, true)."""
+    import yaml
+
+    from synthgen.errors import ConfigError
+
+    config = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. search_steps=500")
+        config[key.strip()] = yaml.safe_load(value)
+    return config
 
 
 @app.command()

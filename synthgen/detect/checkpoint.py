@@ -51,7 +51,7 @@ def save_checkpoint(
     spec: str,
     epoch: int,
     config: Mapping[str, Any] | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer] | None = None,
     metrics: Mapping[str, Any] | None = None,
 ) -> Path:
     """Writes a checkpoint atomically (temp file + os.replace) and returns its path.
@@ -62,13 +62,14 @@ def save_checkpoint(
         spec: preset name, so ``load_model`` can rebuild the network.
         epoch: number of completed epochs.
         config: the config the model was built from.
-        optimizer: saved too when given, for resuming.
+        optimizer: saved too when given, for resuming: one optimizer (or a dict holding only
+            "model") as its state dict, several as ``{"optimizers": {name: state dict}}``.
         metrics: plain values (floats, lists, dicts) such as the training history.
     """
     state = {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
     payload = {
         "model": state,
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "optimizer": _optimizer_state(optimizer),
         "epoch": int(epoch),
         "config": dict(config or {}),
         "metrics": dict(metrics or {}),
@@ -76,6 +77,35 @@ def save_checkpoint(
         "synthgen_version": synthgen.__version__,
     }
     return _atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def _optimizer_state(optimizer: Any) -> dict[str, Any] | None:
+    if optimizer is None:
+        return None
+    if isinstance(optimizer, Mapping):
+        if set(optimizer) == {"model"}:
+            return optimizer["model"].state_dict()
+        return {"optimizers": {k: v.state_dict() for k, v in optimizer.items()}}
+    return optimizer.state_dict()
+
+
+def load_optimizers(optimizers: Mapping[str, torch.optim.Optimizer], state: Any,
+                    where: str | Path = "checkpoint") -> None:
+    """Restores the optimisers of ``make_optimizers`` from a checkpoint's "optimizer" entry.
+
+    Raises:
+        ConfigError: no state, or state for other optimiser names.
+    """
+    if state is None:
+        raise ConfigError(f"{str(where)!r} holds no optimizer state to resume from")
+    named = state.get("optimizers") if isinstance(state, dict) else None
+    if named is None:
+        named = {"model": state}
+    if set(named) != set(optimizers):
+        raise ConfigError(f"{str(where)!r} holds optimizers {sorted(named)}, the model has "
+                          f"{sorted(optimizers)}")
+    for name, optimizer in optimizers.items():
+        optimizer.load_state_dict(named[name])
 
 
 def load_checkpoint(

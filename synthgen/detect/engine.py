@@ -36,7 +36,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from synthgen.detect.checkpoint import _atomic_write, load_checkpoint, save_checkpoint, unwrap
+from synthgen.detect.checkpoint import (
+    _atomic_write,
+    load_checkpoint,
+    load_optimizers,
+    save_checkpoint,
+    unwrap,
+)
 from synthgen.detect.models.registry import ModelSpec, get_spec
 from synthgen.errors import ConfigError
 from synthgen.registry import Registry
@@ -199,8 +205,12 @@ class AnomalyTask(Task):
 
     def outputs(self, model, batch):
         scores, maps = model.score(batch["image"])
-        return {"scores": _np(scores), "maps": _np(maps), "masks": _np(batch["mask"][:, 0]),
-                **_common(batch)}
+        out = {"scores": _np(scores), "maps": _np(maps), "masks": _np(batch["mask"][:, 0]),
+               **_common(batch)}
+        if callable(getattr(model, "embed", None)):  # a 2-D view of the features (clustering)
+            xy, cluster = model.embed(batch["image"])
+            out.update(embedding=_np(xy), cluster=_np(cluster))
+        return out
 
 
 class DetectorTask(Task):
@@ -251,11 +261,63 @@ def _inner_model(model: nn.Module) -> nn.Module:
 
 
 # -- one epoch, evaluation --------------------------------------------------------------------
+def sync_gradients(parameters: Iterable[nn.Parameter]) -> None:
+    """Averages the gradients of `parameters` over the ranks (a no-op in one process): what
+    DDP does for the usual step, for models that run their own step."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    world = dist.get_world_size()
+    for p in parameters:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world
+
+
+def make_optimizers(model: nn.Module, lr: float, weight_decay: float = 0.0
+                    ) -> dict[str, torch.optim.Optimizer]:
+    """The model's own optimisers (``configure_optimizers(lr, weight_decay)`` → name →
+    optimizer, e.g. a GAN's "generator" and "discriminator"), else one Adam named "model"."""
+    own = getattr(model, "configure_optimizers", None)
+    if callable(own):
+        return dict(own(lr, weight_decay))
+    return {"model": torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)}
+
+
+def owns_step(model: nn.Module) -> bool:
+    """Whether the model runs its own training step: ``train_step(batch, optimizers, sync)``
+    zeroes, back-propagates and steps its optimisers itself (two-player GAN updates, or no
+    gradient step at all) and returns the detached loss to report."""
+    return callable(getattr(_inner_model(model), "train_step", None))
+
+
+def _step(step_module: nn.Module, batch: dict[str, Any],
+          optimizers: Mapping[str, torch.optim.Optimizer], device: torch.device,
+          amp: bool | None, scaler: torch.amp.GradScaler | None) -> torch.Tensor:
+    net = _inner_model(step_module)
+    if owns_step(net):
+        with autocast(device, amp):
+            return net.train_step(batch, optimizers, sync_gradients)
+    (optimizer,) = optimizers.values()
+    with autocast(device, amp):
+        loss = step_module(batch)
+    if not torch.isfinite(loss):
+        return loss
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return loss
+
+
 def train_one_epoch(
     model: nn.Module,
     spec: ModelSpec,
     loader: Iterable[dict[str, Any]],
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer],
     device: torch.device,
     *,
     amp: bool | None = None,
@@ -268,6 +330,8 @@ def train_one_epoch(
         model: the model, or ``DistributedDataParallel(TrainStep(model, kind))``.
         spec: its preset (the kind decides the loss).
         amp: bf16 autocast on CUDA unless False; ignored on the CPU.
+        optimizer: one optimizer, or the name → optimizer dict of ``make_optimizers``
+            (models that own their step get the dict).
         scaler: an optional GradScaler (only useful for fp16; bf16 needs none).
         max_steps: stop after this many batches (for smoke tests and benchmarks).
 
@@ -276,24 +340,16 @@ def train_one_epoch(
     """
     step_module = _train_step_of(model, spec)
     step_module.train()
+    optimizers = dict(optimizer) if isinstance(optimizer, Mapping) else {"model": optimizer}
     total, count = torch.zeros((), dtype=torch.float64, device=device), 0
     for step, batch in enumerate(loader):
         if max_steps is not None and step >= max_steps:
             break
         batch = to_device(batch, device)
-        with autocast(device, amp):
-            loss = step_module(batch)
+        loss = _step(step_module, batch, optimizers, device, amp, scaler)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"{spec.name}: loss is {loss.item()} at step {step}; "
                                      "lower the learning rate or check the data")
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
         total += loss.detach().double()
         count += 1
     stats = torch.stack([total, torch.tensor(float(count), dtype=torch.float64, device=device)])
@@ -454,15 +510,15 @@ def fit(
         cfg = dict(ckpt["config"]) if ckpt is not None else spec.config(config)
         torch.manual_seed(seed)
         model = spec.build(cfg).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+        optimizers = make_optimizers(model, lr, weight_decay)
         start, history = 0, []
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
+            load_optimizers(optimizers, ckpt["optimizer"], last)
             start, history = int(ckpt["epoch"]), list(ckpt["metrics"].get("history", []))
             log.info("resuming %s from %s at epoch %d", spec.name, last, start)
         step_module: nn.Module = TrainStep(model, spec.kind)
-        if info.enabled:
+        if info.enabled and not owns_step(model):  # own steps sync with sync_gradients
             ids = [device.index] if device.type == "cuda" else None
             step_module = DistributedDataParallel(step_module, device_ids=ids)
         loaders = _fit_loaders(train_dataset, val_dataset, batch_size, workers, collate,
@@ -471,7 +527,7 @@ def fit(
                    default=math.inf)
         for epoch in range(start, epochs):
             loaders.set_epoch(epoch)
-            train_loss = train_one_epoch(step_module, spec, loaders.train, optimizer, device,
+            train_loss = train_one_epoch(step_module, spec, loaders.train, optimizers, device,
                                          amp=amp)
             if callable(getattr(model, "fit_after", None)):
                 model.fit_after(loaders.train_full, device)
@@ -486,8 +542,10 @@ def fit(
                 log.info("%s epoch %d/%d: %s", spec.name, epoch + 1, epochs, row)
                 metrics = {"history": history}
                 save_checkpoint(last, model, spec=spec.name, epoch=epoch + 1, config=cfg,
-                                optimizer=optimizer, metrics=metrics)
-                if _finite(row.get("val_loss")) and row["val_loss"] < best:
+                                optimizer=optimizers, metrics=metrics)
+                # Models whose validation loss does not rank them (GANs) keep the last epoch.
+                selects = getattr(model, "select_best", True)
+                if selects and _finite(row.get("val_loss")) and row["val_loss"] < best:
                     best = row["val_loss"]
                     save_checkpoint(out / "best.pt", model, spec=spec.name, epoch=epoch + 1,
                                     config=cfg, metrics=metrics)
@@ -514,6 +572,9 @@ class _Loaders:
     seed: int
 
     def set_epoch(self, epoch: int) -> None:
+        dataset = self.train.dataset
+        if hasattr(dataset, "set_epoch"):  # per-epoch flips / synthetic anomalies
+            dataset.set_epoch(epoch)
         if self.sampler is not None:
             self.sampler.set_epoch(epoch)
         self.generator.manual_seed(self.seed + epoch)

@@ -204,11 +204,12 @@ def choose_threshold(labels_val: Any, scores_val: Any, method: str = "f1") -> fl
     Args:
         labels_val: (N,) int or bool, validation labels, 1 = defective.
         scores_val: (N,) float, validation scores, higher = more defective.
-        method: "f1" (the threshold of `f1_max`) or "youden" (maximises TPR - FPR on the
-            ROC curve; the largest such threshold on ties).
+        method: "f1" (the threshold of `f1_max`), "youden" (maximises TPR - FPR on the
+            ROC curve; the largest such threshold on ties) or "between" (the adaptive
+            threshold between the two score distributions: see `between_classes`).
 
     Returns:
-        The threshold, one of the validation scores.
+        The threshold, one of the validation scores ("between": a point between them).
 
     Raises:
         ValueError: an unknown method, or labels that the method cannot use (no defect for
@@ -222,7 +223,39 @@ def choose_threshold(labels_val: Any, scores_val: Any, method: str = "f1") -> fl
         # thr[0] is +inf (J = 0 there); skip it so the threshold is a real score.
         best = 1 + int(np.argmax(j[1:]))
         return float(thr[best])
-    raise ValueError(f"method must be 'f1' or 'youden', got {method!r}")
+    if method == "between":
+        return between_classes(labels_val, scores_val)
+    raise ValueError(f"method must be 'f1', 'youden' or 'between', got {method!r}")
+
+
+def between_classes(labels_val: Any, scores_val: Any) -> float:
+    """The score where Gaussians fitted to the good and the defective scores have equal
+    density, taken between the two class means (their midpoint when the fit gives no
+    crossing there, e.g. equal spreads give exactly the midpoint).
+
+    Args:
+        labels_val: (N,) 0/1 validation labels; both classes needed.
+        scores_val: (N,) validation scores.
+    """
+    y = _as_labels(labels_val)
+    s = _as_scores(scores_val, len(y))
+    _both_classes(y, "a threshold between the classes")
+    m0, m1 = float(s[y == 0].mean()), float(s[y == 1].mean())
+    v0 = max(float(s[y == 0].var()), 1e-12)
+    v1 = max(float(s[y == 1].var()), 1e-12)
+    mid = 0.5 * (m0 + m1)
+    lo, hi = min(m0, m1), max(m0, m1)
+    # log N(x; m0, v0) = log N(x; m1, v1)  →  a x² + b x + c = 0
+    a = 1 / v1 - 1 / v0
+    b = 2 * (m0 / v0 - m1 / v1)
+    c = m1**2 / v1 - m0**2 / v0 + np.log(v1 / v0)
+    if abs(a) < 1e-12:
+        roots = [-c / b] if abs(b) > 1e-12 else []
+    else:
+        disc = b * b - 4 * a * c
+        roots = [] if disc < 0 else [(-b + sq * np.sqrt(disc)) / (2 * a) for sq in (1, -1)]
+    inside = [float(r) for r in roots if lo <= r <= hi]
+    return min(inside, key=lambda r: abs(r - mid)) if inside else mid
 
 
 @dataclass(frozen=True)

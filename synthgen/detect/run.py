@@ -42,10 +42,15 @@ def _items_by_path(items: Sequence[Item]) -> dict[str, Item]:
     return {str(item.image): item for item in items}
 
 
-def _datasets(items: Sequence[Item], size: int, seed: int):
+def _datasets(items: Sequence[Item], size: int, seed: int, synthetic: bool = False):
     from synthgen.detect.torch_data import DefectDataset
 
-    return DefectDataset(list(items), size=size, train=True, rng_seed=seed)
+    dataset = DefectDataset(list(items), size=size, train=True, rng_seed=seed, cache=synthetic)
+    if synthetic:  # good images → (image, clean, exact mask) samples with Perlin anomalies
+        from synthgen.detect.synthetic_anomalies import SyntheticAnomalies
+
+        return SyntheticAnomalies(dataset, seed=seed)
+    return dataset
 
 
 def train_run(
@@ -62,11 +67,14 @@ def train_run(
     resume: bool = False,
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
     config: dict[str, Any] | None = None,
+    synthetic_anomalies: bool | None = None,
 ) -> dict[str, Any]:
     """Split `data` (seeded, stratified), train `model`, choose thresholds on validation.
 
     Anomaly models train on the good images of the training split only; the other kinds
-    on all of it. Returns the run description written to `run.json`.
+    on all of it. With `synthetic_anomalies` (default: the preset's choice, on for DRAEM) the
+    model trains on the good images with synthetic Perlin-noise anomalies and exact masks.
+    Returns the run description written to `run.json`.
     """
 
     items = read_dataset(data)
@@ -75,7 +83,7 @@ def train_run(
     train, val, test = split_items(items, fractions, rng=seed)
     return train_items(model, train, val, test, out, data=data, epochs=epochs, size=size,
                        batch_size=batch_size, lr=lr, device=device, seed=seed, resume=resume,
-                       config=config)
+                       config=config, synthetic_anomalies=synthetic_anomalies)
 
 
 def train_items(
@@ -94,6 +102,7 @@ def train_items(
     seed: int = 0,
     resume: bool = False,
     config: dict[str, Any] | None = None,
+    synthetic_anomalies: bool | None = None,
 ) -> dict[str, Any]:
     """`train_run` on a split made by the caller (e.g. train on one class of a real
     dataset, test on others); `data` is recorded so `evaluate_run` finds the test items."""
@@ -106,11 +115,14 @@ def train_items(
     if spec.kind == "detector":  # one class per defect type of the data
         config = {"num_classes": max(1, len(class_names(train))), "image_size": size,
                   "score_threshold": 0.01, **(config or {})}
-    fit_items = good_only(train) if spec.kind == "anomaly" else list(train)
+    if "size" in spec.default_config:  # presets built for one image size (the GANs)
+        config = {"size": size, **(config or {})}
+    synthetic = spec.synthetic_anomalies if synthetic_anomalies is None else synthetic_anomalies
+    fit_items = good_only(train) if spec.train_on == "good" or synthetic else list(train)
     if not fit_items:
         raise ConfigError(f"the training split holds no image {spec.kind} models use")
     result = fit(
-        model, _datasets(fit_items, size, seed), DefectDataset(val, size=size), out,
+        model, _datasets(fit_items, size, seed, synthetic), DefectDataset(val, size=size), out,
         epochs=epochs, batch_size=batch_size, lr=lr, device=device, seed=seed, resume=resume,
         config=config, collate=collate,
     )
@@ -126,23 +138,26 @@ def train_items(
         "epochs": result.epochs,
         "split": {name: [str(i.image) for i in part]
                   for name, part in (("train", train), ("val", val), ("test", test))},
-        "thresholds": choose_thresholds(spec.kind, outputs),
+        "synthetic_anomalies": bool(synthetic),
+        "thresholds": choose_thresholds(spec.kind, outputs, rule=spec.threshold),
     }
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process writes
         write_json(out / RUN_FILE, run, indent=2)
     return run
 
 
-def choose_thresholds(kind: str, outputs: dict[str, Any]) -> dict[str, float]:
-    """Thresholds from VALIDATION outputs: the image score with the best F1 when both
-    classes are there (else the 99th percentile of the good scores), and for maps the
-    99.9th percentile of good images' pixels (boxes and region masks cut there)."""
+def choose_thresholds(kind: str, outputs: dict[str, Any], *, rule: str = "f1"
+                      ) -> dict[str, float]:
+    """Thresholds from VALIDATION outputs: the image score by `rule` when both classes are
+    there ("f1": best F1; "between": where Gaussians fitted to the two classes' scores
+    cross), else the 99th percentile of the good scores; for maps the 99.9th percentile of
+    good images' pixels (boxes and region masks cut there)."""
     from synthgen.detect.metrics import choose_threshold
 
     labels, scores = outputs["labels"], image_scores(outputs)
     good = labels == 0
     if (labels == 1).any() and good.any():
-        image = choose_threshold(labels, scores, "f1")
+        image = choose_threshold(labels, scores, rule)
     else:
         image = float(np.quantile(scores[good] if good.any() else scores, 0.99))
     out = {"image": float(image)}
@@ -205,6 +220,8 @@ def evaluate_run(
     metrics = score_outputs(spec.kind, outputs, run["thresholds"], run["size"])
     write_json(run_dir / "metrics.json", metrics, indent=2)
     _plots(run_dir, items, outputs)
+    if "embedding" in outputs:
+        _pca_plot(run_dir / "pca.png", outputs)
     return metrics
 
 
@@ -289,6 +306,31 @@ def _plots(run_dir: Path, items: Sequence[Item], outputs: dict[str, Any]) -> Non
         fig.tight_layout()
         fig.savefig(run_dir / "maps.png")
         plt.close(fig)
+
+
+def _pca_plot(path: Path, outputs: dict[str, Any]) -> None:
+    """Scatter of the 2-D PCA view of the features ("embedding" (N, 2)), coloured by the
+    model's cluster ("cluster" (N,)), marked by the true label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    xy, labels = outputs["embedding"], outputs["labels"]
+    cluster = outputs.get("cluster", np.zeros(len(xy), dtype=np.int64))
+    fig, ax = plt.subplots(figsize=(4.5, 4), dpi=100)
+    for value, marker, name in ((0, "o", "good"), (1, "x", "defective")):
+        pick = labels == value
+        if pick.any():
+            ax.scatter(xy[pick, 0], xy[pick, 1], c=cluster[pick], cmap="coolwarm", vmin=0,
+                       vmax=1, marker=marker, s=14, label=name)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title("features: colour = cluster (red: defective)", fontsize=9)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def predict_run(run_dir: str | Path, images: Sequence[str | Path], out: str | Path):

@@ -140,12 +140,15 @@ def collate(batch: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     Returns:
         image (B, 3, S, S) float32, mask (B, 1, S, S) float32, label (B,) int64 and
-        index (B,) int64 stacked; boxes and classes as lists of B tensors ((N_i, 4) float32,
-        (N_i,) int64), since detectors take one set of boxes per image.
+        index (B,) int64 stacked (and "clean" (B, 3, S, S), the images before synthetic
+        anomalies, when the samples have it); boxes and classes as lists of B tensors
+        ((N_i, 4) float32, (N_i,) int64), since detectors take one set of boxes per image.
     """
     if not batch:
         raise ValueError("cannot collate an empty batch")
+    extra = {key: torch.stack([s[key] for s in batch]) for key in ("clean",) if key in batch[0]}
     return {
+        **extra,
         "image": torch.stack([s["image"] for s in batch]),
         "mask": torch.stack([s["mask"] for s in batch]),
         "label": torch.stack([s["label"] for s in batch]),

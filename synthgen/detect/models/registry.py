@@ -46,6 +46,11 @@ class ModelSpec:
         default_config: the preset's config; ``make(**overrides)`` merges overrides into it.
         description: one line for ``synthgen models`` style listings.
         needs: what training data it needs: "good images only", "labels", "masks" or "boxes".
+        train_on: "good" (anomaly models: the good training images only) or "all".
+        synthetic_anomalies: train on good images turned into (image, mask) samples by
+            ``synthgen.detect.synthetic_anomalies`` (DRAEM); any preset may opt in at train time.
+        threshold: how the image threshold is chosen on validation: "f1" (best F1) or
+            "between" (where Gaussians fitted to the good and defective scores cross).
     """
 
     name: str
@@ -54,8 +59,19 @@ class ModelSpec:
     default_config: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     needs: str = "labels"
+    train_on: str = ""
+    synthetic_anomalies: bool = False
+    threshold: str = "f1"
 
     def __post_init__(self) -> None:
+        if not self.train_on:
+            object.__setattr__(self, "train_on", "good" if self.kind == "anomaly" else "all")
+        if self.train_on not in ("good", "all"):
+            raise ConfigError(f"model preset {self.name!r}: train_on must be 'good' or 'all', "
+                              f"got {self.train_on!r}")
+        if self.threshold not in ("f1", "between"):
+            raise ConfigError(f"model preset {self.name!r}: threshold must be 'f1' or "
+                              f"'between', got {self.threshold!r}")
         if self.kind not in KINDS:
             raise ConfigError(
                 f"model preset {self.name!r} has kind {self.kind!r}; accepted: {', '.join(KINDS)}"
