@@ -77,9 +77,22 @@ def look_at(eye: np.ndarray, target: np.ndarray, roll_deg: float = 0.0) -> np.nd
 
 
 def sample_camera(
-    spec: CameraSpec, radius: float, width: int, height: int, rng: np.random.Generator
+    spec: CameraSpec,
+    radius: float,
+    width: int,
+    height: int,
+    rng: np.random.Generator,
+    target: np.ndarray | None = None,
 ) -> tuple[Camera, dict[str, Any]]:
-    """A camera framing a part of bounding radius `radius` (mm) centred at the origin."""
+    """A camera framing a part of bounding radius `radius` (mm) centred at the origin.
+
+    Args:
+        spec: the camera's ranges.
+        radius: bounding radius of the part (mm).
+        width, height: image size in pixels.
+        rng: this sample's generator.
+        target: (3,) float mm, world point aimed at (before aim jitter); None: the origin.
+    """
     yfov = math.radians(uniform(rng, spec.yfov_deg))
     xfov = 2.0 * math.atan(math.tan(yfov / 2.0) * width / height)
     framing = radius / math.sin(min(xfov, yfov) / 2.0)
@@ -88,13 +101,18 @@ def sample_camera(
     azimuth = uniform(rng, spec.azimuth_deg)
     jitter = uniform(rng, spec.aim_jitter)
     aim = _unit_vector(rng) * jitter * radius
+    if target is not None:
+        aim = aim + target
     roll = uniform(rng, spec.roll_deg)
     el, az = math.radians(elevation), math.radians(azimuth)
     direction = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
     distance = factor * framing
     pose = look_at(aim + direction * distance, aim, roll)
     near = max(distance - 1.5 * radius - np.linalg.norm(aim), 0.01 * distance)
-    camera = Camera(pose, yfov, width, height, znear=near, zfar=distance + 1.5 * radius)
+    far = distance + 1.5 * radius
+    if target is not None:  # the part's far side may lie up to |target| beyond the aim
+        far += float(np.linalg.norm(target))
+    camera = Camera(pose, yfov, width, height, znear=near, zfar=far)
     draws = {
         "yfov_deg": math.degrees(yfov),
         "distance_factor": factor,
@@ -214,7 +232,10 @@ def sample_scene(
     if radius <= 0:
         raise ValueError(f"radius must be positive, got {radius}")
     object_pose, pose_draws = sample_pose(spec.pose, rng)
-    camera, camera_draws = sample_camera(spec.camera, radius, width, height, rng)
+    target = None
+    if spec.camera.target is not None:  # aim point in the part's frame, turned with it
+        target = object_pose[:3, :3] @ np.asarray(spec.camera.target, dtype=np.float64)
+    camera, camera_draws = sample_camera(spec.camera, radius, width, height, rng, target)
     lights, ambient, light_draws = sample_lights(spec.lighting, camera.pose, rng)
     material = sample_material(spec.material, rng)
     background = sample_background(spec.background, rng)

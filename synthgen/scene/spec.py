@@ -6,9 +6,16 @@ Angles are in degrees; distances in multiples of the framing distance (see Camer
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from synthgen.config import Range, StrictModel, within
 
@@ -57,6 +64,10 @@ class CameraSpec(StrictModel):
         aim_jitter: offset of the aim point from the part centre, as a fraction of the
             part's bounding radius (random direction).
         roll_deg: rotation of the camera about its viewing axis.
+        target: [x, y, z] mm in the part's frame that the camera aims at (turning with the
+            part's pose), instead of the part's centre; for a close view of one feature,
+            such as a cap's notch. Left unset it is not written into the recipe dump, so
+            recipes without it keep their job hash.
     """
 
     yfov_deg: Range = (30.0, 40.0)
@@ -65,12 +76,27 @@ class CameraSpec(StrictModel):
     azimuth_deg: Range = (0.0, 360.0)
     aim_jitter: Range = (0.0, 0.1)
     roll_deg: Range = (0.0, 0.0)
+    target: RGB | None = None
 
     _fov = field_validator("yfov_deg")(within(1.0, 120.0))
-    _distance = field_validator("distance")(within(0.3, 100.0))
+    _distance = field_validator("distance")(within(0.05, 100.0))
     _elevation = field_validator("elevation_deg")(within(-90.0, 90.0))
     _azimuth = field_validator("azimuth_deg", "roll_deg")(within(-360.0, 720.0))
     _aim = field_validator("aim_jitter")(within(0.0, 1.0))
+
+    @field_validator("target")
+    @classmethod
+    def _finite(cls, value: RGB | None) -> RGB | None:
+        if value is not None and not all(math.isfinite(v) and abs(v) <= 1e5 for v in value):
+            raise ValueError(f"target {list(value)} must be finite mm within ±100000")
+        return value
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if self.target is None:
+            data.pop("target", None)
+        return data
 
 
 class LightingSpec(StrictModel):

@@ -72,6 +72,33 @@ def test_camera_looks_at_the_aim_point():
     np.testing.assert_allclose(uv[0], [160, 120], atol=1e-9)
 
 
+def test_camera_target_is_aimed_at_and_turns_with_the_part():
+    """camera.target (part frame) projects to the image centre whatever the pose."""
+    spec = validate(SceneSpec, {"pose": {"yaw_deg": [0, 360], "tilt_deg": [0, 20]},
+                                "camera": {"aim_jitter": 0, "target": [30, 0, 10],
+                                           "distance": 0.1}})
+    for index in range(4):
+        scene = _scene(spec, index)
+        point = scene.object_pose[:3, :3] @ np.array([30.0, 0.0, 10.0])
+        uv, depth = scene.camera.project(point[None])
+        np.testing.assert_allclose(uv[0], [160, 120], atol=1e-9)
+        assert scene.camera.znear < depth[0] < scene.camera.zfar
+        # the part's far side still lies before the far plane
+        far = scene.camera.project(-point[None] / np.linalg.norm(point) * 50.0)[1][0]
+        assert far < scene.camera.zfar
+
+
+def test_camera_target_unset_keeps_the_recipe_dump_and_scene():
+    """Recipes without camera.target dump and sample exactly as before the option."""
+    plain = validate(SceneSpec, {})
+    assert "target" not in plain.camera.model_dump()
+    assert validate(SceneSpec, {"camera": {"target": [1, 2, 3]}}).camera.model_dump()[
+        "target"] == (1.0, 2.0, 3.0)
+    origin = validate(SceneSpec, {"camera": {"target": [0, 0, 0]}})
+    a, b = _scene(plain, 2), _scene(origin, 2)
+    assert json.dumps(a.as_dict()) == json.dumps(b.as_dict())
+
+
 def test_three_point_rig_and_constant_preset():
     rig = _scene().lights
     assert [light.name for light in rig] == ["key", "fill", "rim"]
@@ -116,6 +143,9 @@ def test_palette_material_and_image_background(tmp_path):
         ({"lighting": {"preset": "studio"}}, "lighting.preset"),
         ({"pose": {"plane_normal": [0, 0, 0]}}, "pose.plane_normal"),
         ({"background": {"kind": "image"}}, "image_dir"),
+        ({"camera": {"target": [0, 0]}}, "camera.target"),
+        ({"camera": {"target": [0, 0, float("nan")]}}, "camera.target"),
+        ({"camera": {"distance": 0.01}}, "camera.distance"),
     ],
 )
 def test_bad_recipe_values_name_the_field(data, message):
