@@ -11,6 +11,12 @@ with 1 and `--workers` workers, and prints for each run two rates:
 - steady: samples made after the first one / time from the first to the last (the rate a
   long job runs at once the workers are up).
 
+Every worker gets `--rasteriser-threads` Mesa llvmpipe threads (`LP_NUM_THREADS`, default
+1), the single worker of the 1-worker runs included, so the speed-up measures how the work
+spreads over workers rather than how llvmpipe's own threads compete with them. (A single
+process left to its default of one rasteriser thread per CPU is faster than a 1-thread
+worker; that is the rate `synthgen render` without `--workers` runs at.)
+
 The speed-ups compare `--workers` workers with 1 worker of the same executor, for both
 rates, and the load average is printed with each run (the machine may be shared). The last
 line is `speedup_2_workers=<float>`: the local executor's steady-rate speed-up (the Ray one
@@ -67,11 +73,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--executors", default="local,ray", help="local, ray or local,ray")
+    parser.add_argument("--rasteriser-threads", type=int, default=1,
+                        help="LP_NUM_THREADS of every worker (0: Mesa's default)")
     args = parser.parse_args()
+    if args.rasteriser_threads > 0:  # before any OpenGL context exists in this process
+        os.environ["LP_NUM_THREADS"] = str(args.rasteriser_threads)
     job = load_job(args.recipe, args.samples, args.size)
     executors = [e.strip() for e in args.executors.split(",") if e.strip()]
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, recipe {args.recipe}, "
-          f"{args.samples} samples, {args.size}x{args.size}, formats mvtec+coco; "
+          f"{args.samples} samples, {args.size}x{args.size}, formats mvtec+coco, "
+          f"LP_NUM_THREADS={os.environ.get('LP_NUM_THREADS', 'default')}; "
           f"load average {load()}")
     speedups: dict[str, tuple[float, float]] = {}
     for executor in executors:
