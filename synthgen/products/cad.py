@@ -164,6 +164,8 @@ def _require(ext: str) -> None:
 def _read_scene(path: Path, ext: str) -> trimesh.Scene:
     """The file as a trimesh Scene (file units, file axes), or one MeshError saying why not."""
     _require(ext)
+    if ext == "stl":
+        _check_stl(path)
     kwargs: dict[str, Any] = {"split_objects": True, "split_groups": True} if ext == "obj" else {}
     try:
         return trimesh.load_scene(str(path), file_type=ext, process=False, **kwargs)
@@ -175,6 +177,26 @@ def _read_scene(path: Path, ext: str) -> trimesh.Scene:
         else:
             detail = f"{type(error).__name__}: {error}"
         raise MeshError(f"{path.name}: cannot be read as {FORMATS[ext]} ({detail})") from None
+
+
+def _check_stl(path: Path) -> None:
+    """Refuse a file that is neither ASCII STL nor a binary STL of consistent length.
+
+    A binary STL is an 80-byte header, a uint32 triangle count n and 50 bytes per triangle;
+    trimesh versions differ in what they make of a file that fits neither form.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as file:
+        head = file.read(84)
+    if head.lstrip()[:5].lower() == b"solid":
+        return  # ASCII (or a binary file whose header starts with "solid": checked below)
+    count = int.from_bytes(head[80:84], "little") if len(head) == 84 else -1
+    if count < 0 or size != 84 + 50 * count:
+        raise MeshError(
+            f"{path.name}: cannot be read as STL (not ASCII STL, and a binary STL of "
+            f"{'?' if count < 0 else count} triangles would be "
+            f"{'?' if count < 0 else 84 + 50 * count} bytes, not {size})"
+        )
 
 
 def _flatten(
