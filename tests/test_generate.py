@@ -216,3 +216,25 @@ def test_scene_script_with_several_objects(tmp_path):
         instances = [d["instance"] for d in record["defects"]]
         assert instances == list(range(1, len(instances) + 1))
         assert all(0 <= d["object"] < len(record["objects"]) for d in record["defects"])
+
+
+def test_workers_cap_their_math_thread_pools():
+    """A worker's BLAS/OpenMP pools are capped at its share of the CPUs (no oversubscription),
+    unless the user set their size."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy, threadpoolctl\n"
+        "from synthgen.executors.local import limit_math_threads\n"
+        "limit_math_threads(1)\n"
+        "print(sorted({p['num_threads'] for p in threadpoolctl.threadpool_info()}))\n"
+    )
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    capped = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert capped == "[1]"
+    kept = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_NUM_THREADS": "2"},
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert kept != "[1]" or os.cpu_count() == 1
