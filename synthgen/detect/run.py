@@ -77,6 +77,7 @@ def train_run(
     Returns the run description written to `run.json`.
     """
 
+    data = Path(data).resolve()  # run.json stores this path; split paths must agree with it
     items = read_dataset(data)
     if not items:
         raise ConfigError(f"{data}: no image found")

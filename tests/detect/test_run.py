@@ -64,3 +64,14 @@ def test_evaluate_needs_a_run(tmp_path):
     result = runner.invoke(app, ["evaluate", str(tmp_path)])
     assert result.exit_code != 0
     assert "not a training run" in str(result.exception)
+
+
+def test_a_run_trained_through_a_symlinked_folder_evaluates(tmp_path, dataset):
+    """run.json stores the resolved dataset path; the split must use the same paths."""
+    from synthgen.detect.run import evaluate_run, train_run
+
+    link = tmp_path / "link"
+    link.symlink_to(dataset, target_is_directory=True)
+    run = train_run("ae_l2", link, tmp_path / "run", epochs=1, size=32, batch_size=4)
+    assert run["split"]["test"]
+    assert evaluate_run(tmp_path / "run")["images"] == len(run["split"]["test"])
