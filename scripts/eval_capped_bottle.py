@@ -1,12 +1,15 @@
 """Every bundled model on a synthetic capped-bottle set: prints a markdown table.
 
     python scripts/eval_capped_bottle.py [--samples 400] [--epochs 15] [--models ...]
+    python scripts/eval_capped_bottle.py --station sidewall --size 128 --models ae_ssim
     python scripts/eval_capped_bottle.py --inspection --size 128 --train-size 64 \
         --models draem --epochs 30 --seeds 0,1,2
 
-Renders scenes/capped_bottle.yaml (or, with --inspection, scenes/capped_bottle_inspection.yaml:
-fixed camera, light and background) with the bulge, dent, short_notch and chip defects (other
-recipe settings unchanged; --samples, --size), then trains and evaluates each model with
+Renders scenes/capped_bottle.yaml, or with --station an inspection station (fixed camera,
+light and background): `inspection` (scenes/capped_bottle_inspection.yaml, the whole bottle;
+--inspection is short for it), `sidewall` (the body: bulges and dents) or `cap` (the closure:
+chips and short notches). Only the bulge, dent, short_notch and chip defects are kept (other
+recipe settings unchanged; --samples, --size); then trains and evaluates each model with
 `synthgen train` / `synthgen evaluate` semantics (seeded 60/20/20 split, thresholds on the
 validation split, metrics on the test split). Runs and results go to --out.
 """
@@ -26,7 +29,8 @@ from synthgen.job import load_recipe
 
 SCENES = Path(__file__).resolve().parents[1] / "scenes"
 RECIPE = SCENES / "capped_bottle.yaml"
-INSPECTION = SCENES / "capped_bottle_inspection.yaml"
+STATIONS = {name: SCENES / f"capped_bottle_{name}.yaml"
+            for name in ("inspection", "sidewall", "cap")}
 KEEP = ("bulge", "dent", "short_notch", "chip")
 COLUMNS = ("image_auroc", "pixel_auroc", "box_f1", "box_iou", "accuracy", "precision",
            "recall", "mAP")
@@ -68,12 +72,14 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="comma-separated; mean ± std over them")
     parser.add_argument("--train-size", type=int, default=None,
                         help="image side the models see (default: --size)")
-    parser.add_argument("--inspection", action="store_true",
-                        help="render scenes/capped_bottle_inspection.yaml instead")
+    parser.add_argument("--station", choices=sorted(STATIONS),
+                        help="render this inspection station's recipe instead")
+    parser.add_argument("--inspection", action="store_const", const="inspection",
+                        dest="station", help="the same as --station inspection")
     parser.add_argument("--out", type=Path, default=Path("runs/eval_capped_bottle"))
     args = parser.parse_args()
     data = dataset(args.out, args.samples, args.size, args.workers,
-                   INSPECTION if args.inspection else RECIPE)
+                   STATIONS[args.station] if args.station else RECIPE)
     size = args.train_size or args.size
     results, rows = {}, []
     for model in args.models.split(","):

@@ -11,9 +11,14 @@ from synthgen.job import Job, load_recipe, parse_recipe, variant_params
 SCENES = Path(__file__).resolve().parents[1] / "scenes"
 
 
-@pytest.mark.parametrize(
-    "name", ["capped_bottle.yaml", "bottle_cap.yaml", "cad_part.yaml", "conveyor.py"]
-)
+SHIPPED = sorted(p.name for p in SCENES.iterdir() if p.suffix in (".yaml", ".py"))
+
+
+def test_the_shipped_recipes_are_all_found():
+    assert {"capped_bottle.yaml", "capped_bottle_cap.yaml", "conveyor.py"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_recipes_load(name):
     job = load_recipe(SCENES / name)
     assert isinstance(job, Job) and job.samples > 0 and job.defects
