@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -672,6 +672,7 @@ def _allocate(n: int, fractions: np.ndarray) -> list[int]:
 
 def split_items(items: Sequence[Item], fractions: Sequence[float] = (0.7, 0.15, 0.15),
                 rng: np.random.Generator | int = 0, stratify: bool = True,
+                groups: Sequence[Hashable] | None = None,
                 ) -> tuple[list[Item], list[Item], list[Item]]:
     """Split Items at random into train, val and test.
 
@@ -681,12 +682,17 @@ def split_items(items: Sequence[Item], fractions: Sequence[float] = (0.7, 0.15, 
         rng: the generator (or an int seed) that draws the permutation.
         stratify: split good and defective Items separately, so each part keeps the
             label proportions (counts rounded by largest remainder within each label).
+        groups: one key per Item; Items with the same key (e.g. photos of one physical part,
+            see `synthgen.detect.duplicates.near_duplicate_groups`) go to the same part, so
+            no near-copy of a test image is trained on. A group counts as defective when any
+            of its Items is; parts may then miss their share by less than one group.
 
     Returns:
         (train, val, test) lists, disjoint, together all Items, each in the input order.
 
     Raises:
-        ConfigError: fractions are not three non-negative numbers summing to 1.
+        ConfigError: fractions are not three non-negative numbers summing to 1, or `groups`
+            does not have one key per Item.
     """
     fr = np.asarray(fractions, dtype=np.float64)
     if fr.shape != (3,) or (fr < 0).any() or not np.isclose(fr.sum(), 1.0):
@@ -695,15 +701,27 @@ def split_items(items: Sequence[Item], fractions: Sequence[float] = (0.7, 0.15, 
             f"got {tuple(fractions)}"
         )
     rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-    groups = ([[i for i, it in enumerate(items) if it.label == lab] for lab in (0, 1)]
-              if stratify else [list(range(len(items)))])
+    if groups is None:
+        units = [[i] for i in range(len(items))]
+    else:
+        if len(groups) != len(items):
+            raise ConfigError(f"groups has {len(groups)} keys for {len(items)} items")
+        members: dict[Hashable, list[int]] = {}
+        for i, key in enumerate(groups):
+            members.setdefault(key, []).append(i)
+        units = list(members.values())
+    unit_label = [max(items[i].label for i in unit) for unit in units]
+    strata = ([[u for u, lab in enumerate(unit_label) if lab == want] for want in (0, 1)]
+              if stratify else [list(range(len(units)))])
     part_of = np.zeros(len(items), dtype=int)
-    for group in groups:
-        order = np.asarray(group)[rng.permutation(len(group))] if group else []
-        counts = _allocate(len(group), fr)
-        start = 0
-        for part, count in enumerate(counts):
-            part_of[order[start:start + count]] = part
-            start += count
+    for stratum in strata:
+        order = [stratum[k] for k in rng.permutation(len(stratum))]
+        targets = _allocate(sum(len(units[u]) for u in stratum), fr)
+        part, filled = 0, 0
+        for u in order:  # fill train, then val, then test, a whole group at a time
+            while part < 2 and filled >= targets[part]:
+                part, filled = part + 1, 0
+            part_of[units[u]] = part
+            filled += len(units[u])
     parts = tuple([it for i, it in enumerate(items) if part_of[i] == k] for k in range(3))
     return parts  # type: ignore[return-value]

@@ -1,0 +1,52 @@
+"""Near-duplicate grouping and group-aware splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthgen.detect.data import Item, split_items
+from synthgen.detect.duplicates import near_duplicate_groups
+from synthgen.errors import ConfigError
+
+
+def _save(path, array):
+    Image.fromarray(array.astype(np.uint8)).save(path)
+    return path
+
+
+def _smooth(rng) -> np.ndarray:
+    """(40, 30, 3) float in [0, 255]: coarse random structure, as photos have."""
+    coarse = Image.fromarray(rng.integers(0, 255, (5, 4, 3)).astype(np.uint8))
+    return np.asarray(coarse.resize((30, 40), Image.BILINEAR), dtype=np.float64)
+
+
+def test_near_copies_share_a_group_and_different_images_do_not(tmp_path):
+    rng = np.random.default_rng(0)
+    base, other = (_smooth(rng) for _ in range(2))
+    brighter = np.clip(base * 0.8 + 30, 0, 255)  # the same part under another light
+    items = [Item(_save(tmp_path / "a.png", base)),
+             Item(_save(tmp_path / "b.png", other)),
+             Item(_save(tmp_path / "c.png", brighter)),
+             Item(_save(tmp_path / "d.png", base[:, :28]))]  # other size: not grouped
+    assert near_duplicate_groups(items) == [0, 1, 0, 2]
+    assert near_duplicate_groups(items, same_size=False)[3] == 0
+    with pytest.raises(ValueError, match="threshold"):
+        near_duplicate_groups(items, threshold=0)
+
+
+def test_a_group_never_straddles_parts_and_singletons_split_as_before():
+    items = [Item(f"{i}.png", label=int(i % 3 == 0)) for i in range(60)]
+    groups = [i // 4 for i in range(60)]  # 15 groups of 4; labels mix inside a group
+    parts = split_items(items, (0.6, 0.2, 0.2), rng=3, groups=groups)
+    where = {str(it.image): k for k, part in enumerate(parts) for it in part}
+    assert len(where) == 60
+    for g in range(15):
+        assert len({where[f"{i}.png"] for i in range(60) if groups[i] == g}) == 1
+    assert all(len(p) for p in parts)
+    # one key per Item is the plain split, draw for draw
+    assert split_items(items, (0.6, 0.2, 0.2), rng=3, groups=list(range(60))) == \
+        split_items(items, (0.6, 0.2, 0.2), rng=3)
+    with pytest.raises(ConfigError, match="groups"):
+        split_items(items, groups=[0, 1])
