@@ -47,9 +47,10 @@ def train(
              "choice, on for draem)")] = None,
 ) -> None:
     """Train a detector; the split, thresholds and checkpoints go into the run folder."""
+    from synthgen.detect.models.registry import parse_model_options
     from synthgen.detect.run import train_run
 
-    config = _model_options(options or [])
+    config = parse_model_options(options or [])
     if weights:
         config["weights_path"] = str(weights)
     run = train_run(model, data, out, epochs=epochs, size=size, batch_size=batch_size, lr=lr,
@@ -57,21 +58,6 @@ def train(
                     synthetic_anomalies=synthetic)
     sizes = {k: len(v) for k, v in run["split"].items()}
     console.print(f"trained {model} for {run['epochs']} epochs on {sizes}; run: {out}")
-
-
-def _model_options(pairs: list[str]) -> dict:
-    """KEY=VALUE strings → a config dict (values read as YAML scalars: 500, 0.1, true)."""
-    import yaml
-
-    from synthgen.errors import ConfigError
-
-    config = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. search_steps=500")
-        config[key.strip()] = yaml.safe_load(value)
-    return config
 
 
 @app.command()

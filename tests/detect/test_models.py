@@ -214,3 +214,19 @@ def test_classifier_weights_errors_name_the_file(tmp_path):
     torch.save({"a.weight": torch.zeros(3)}, wrong)
     with pytest.raises(ConfigError, match="fits"):
         build_model("resnet18", weights_path=str(wrong))
+
+
+def test_smoothed_map_score_prefers_a_compact_defect_to_one_noisy_pixel():
+    from synthgen.detect.models.autoencoder import map_image_score
+
+    maps = torch.zeros(2, 64, 64)
+    maps[0, 10, 10] = 1.0  # one hot pixel: noise
+    maps[1, 30:36, 30:36] = 0.5  # a 6x6 defect of moderate error
+    plain = map_image_score(maps)
+    smoothed = map_image_score(maps, smooth=5 / 64)
+    assert plain[0] > plain[1]
+    assert smoothed[1] > smoothed[0]
+    assert torch.allclose(smoothed, torch.tensor([1 / 25, 0.5]))
+    assert torch.allclose(map_image_score(maps, quantile=0.5), torch.zeros(2))
+    with pytest.raises(ConfigError, match="score_smooth"):
+        build_model("ae_ssim", score_smooth=1.5)

@@ -172,9 +172,9 @@ def test_clustering_run_writes_the_pca_view(tmp_path):
 
 
 def test_cli_model_options_are_parsed_as_yaml_scalars():
-    from synthgen.cli.detect import _model_options
+    from synthgen.detect.models.registry import parse_model_options
 
-    assert _model_options(["search_steps=500", "lam=0.1", "score_by=mse"]) == {
+    assert parse_model_options(["search_steps=500", "lam=0.1", "score_by=mse"]) == {
         "search_steps": 500, "lam": 0.1, "score_by": "mse"}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
-        _model_options(["search_steps"])
+        parse_model_options(["search_steps"])

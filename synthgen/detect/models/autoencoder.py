@@ -12,9 +12,12 @@ Trained on good images only, it reconstructs what it has seen; a defect reconstr
   segmentation by applying structural similarity to autoencoders").
 - Anomaly map (B, S, S): ``l2`` → |x - x̂| averaged over channels; ``ssim`` → 1 - SSIM map
   (channel-averaged, clamped to [0, 2]).
-- Image score: the ``score_quantile`` quantile of the map (default 0.999: the 66th highest pixel
-  at 256x256; a high percentile instead of the max so one noisy pixel does not decide the
-  score; 1.0 gives the max).
+- Image score (``map_image_score``): the map is smoothed by a mean filter ``score_smooth`` of
+  the image side wide (presets: 21/256, as DRAEM scores its maps), then its ``score_quantile``
+  quantile is taken (presets: 1.0, the max). Smoothing lets a compact defect of a few dozen
+  pixels outscore scattered single-pixel noise; on the capped-bottle cap station it raised
+  image AUROC from 0.911 (0.999 quantile, no smoothing) to 0.951. ``score_smooth=0`` and
+  ``score_quantile=0.999`` give the scoring of runs made before it.
 - Optional latent density (``kde=True``): after each training epoch ``fit_after`` fits
   ``sklearn.neighbors.KernelDensity`` (Gaussian kernel, bandwidth ``kde_bandwidth``) on the
   spatially averaged, standardised latent codes of the good training images. The latent score is
@@ -41,6 +44,20 @@ from synthgen.errors import ConfigError, MissingDependency
 log = logging.getLogger(__name__)
 
 DOWNSAMPLE = 32
+
+
+def map_image_score(maps: torch.Tensor, quantile: float = 1.0, smooth: float = 0.0
+                    ) -> torch.Tensor:
+    """Image scores (B,) of anomaly maps (B, H, W): the `quantile` quantile (1.0 = max) of the
+    maps after a mean filter `smooth` × W pixels wide (rounded to an odd size; 0 = none)."""
+    k = round(smooth * int(maps.shape[-1])) | 1 if smooth > 0 else 1  # int(): traceable
+    if k > 1:
+        maps = F.avg_pool2d(maps[:, None].float(), k, stride=1, padding=k // 2,
+                            count_include_pad=False)[:, 0]
+    flat = maps.flatten(1)
+    if quantile >= 1.0:
+        return flat.amax(dim=1)
+    return torch.quantile(flat.float(), quantile, dim=1)
 
 
 def gaussian_kernel1d(size: int = 11, sigma: float = 1.5, **tensor_kw: Any) -> torch.Tensor:
@@ -125,6 +142,8 @@ class ConvAutoencoder(nn.Module):
         latent: channels of the (B, latent, S/32, S/32) code.
         loss: "l2" or "ssim".
         score_quantile: quantile of the anomaly map used as the image score (1.0 = max).
+        score_smooth: width of the mean filter applied to the map before that, as a fraction
+            of the image side (0 = none).
         kde: fit a kernel density on the latent codes in ``fit_after`` and add its score.
         kde_weight: weight of the z-scored negative log density in the image score.
         kde_bandwidth: KernelDensity bandwidth: a float, "scott" or "silverman".
@@ -137,6 +156,7 @@ class ConvAutoencoder(nn.Module):
         latent: int = 64,
         loss: str = "l2",
         score_quantile: float = 0.999,
+        score_smooth: float = 0.0,
         kde: bool = False,
         kde_weight: float = 1.0,
         kde_bandwidth: float | str = "scott",
@@ -151,7 +171,10 @@ class ConvAutoencoder(nn.Module):
         if not 0.0 < score_quantile <= 1.0:
             raise ConfigError(f"score_quantile must be in (0, 1], got {score_quantile}")
         self.loss_type = loss
+        if not 0.0 <= score_smooth < 1.0:
+            raise ConfigError(f"score_smooth must be in [0, 1), got {score_smooth}")
         self.score_quantile = float(score_quantile)
+        self.score_smooth = float(score_smooth)
         self.use_kde = bool(kde)
         self.kde_weight = float(kde_weight)
         self.kde_bandwidth = kde_bandwidth
@@ -220,10 +243,7 @@ class ConvAutoencoder(nn.Module):
         return (images.float() - recon.float()).abs().mean(dim=1)
 
     def _map_score(self, maps: torch.Tensor) -> torch.Tensor:
-        flat = maps.flatten(1)
-        if self.score_quantile >= 1.0:
-            return flat.amax(dim=1)
-        return torch.quantile(flat, self.score_quantile, dim=1)
+        return map_image_score(maps, self.score_quantile, self.score_smooth)
 
     @torch.no_grad()
     def score(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -323,7 +343,8 @@ _AE_DEFAULTS: dict[str, Any] = {
     "image_size": 256,
     "channels": (32, 32, 64, 64, 128),
     "latent": 64,
-    "score_quantile": 0.999,
+    "score_quantile": 1.0,
+    "score_smooth": 21 / 256,
     "kde": False,
     "kde_weight": 1.0,
     "kde_bandwidth": "scott",

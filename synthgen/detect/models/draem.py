@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synthgen.detect.models.autoencoder import ssim_map
+from synthgen.detect.models.autoencoder import map_image_score, ssim_map
 from synthgen.detect.models.registry import ModelSpec, register_model
 from synthgen.detect.models.unet import UNet, _check_size, _double_conv
 
@@ -92,10 +92,8 @@ class Draem(nn.Module):
     def score(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(image scores (B,), maps (B, S, S)) float32, both in [0, 1]."""
         _, logits = self(images)
-        maps = torch.sigmoid(logits.float())
-        k = max(1, round(self.smooth * images.shape[-1])) | 1  # odd
-        smoothed = F.avg_pool2d(maps, k, stride=1, padding=k // 2, count_include_pad=False)
-        return smoothed.flatten(1).amax(dim=1), maps[:, 0]
+        maps = torch.sigmoid(logits.float())[:, 0]
+        return map_image_score(maps, 1.0, self.smooth), maps
 
 
 def build_draem(config: dict[str, Any]) -> Draem:

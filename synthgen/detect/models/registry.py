@@ -122,3 +122,17 @@ def model_names() -> list[str]:
 def _load_builtin() -> None:
     # Importing the model modules registers their presets (they import torch).
     import synthgen.detect.models  # noqa: F401
+
+
+def parse_model_options(pairs: list[str]) -> dict[str, Any]:
+    """KEY=VALUE strings (``--set``) → a preset config dict; values are read as YAML scalars
+    (500, 0.1, true, [16, 32])."""
+    import yaml
+
+    config = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. search_steps=500")
+        config[key.strip()] = yaml.safe_load(value)
+    return config

@@ -66,7 +66,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from synthgen.detect.models.autoencoder import _conv_block, _deconv_block
+from synthgen.detect.models.autoencoder import _conv_block, _deconv_block, map_image_score
 from synthgen.detect.models.registry import ModelSpec, register_model
 from synthgen.errors import ConfigError
 
@@ -363,11 +363,7 @@ class UNetAutoencoder(nn.Module):
             (squared error averaged over channels, of the SOM reconstruction with som=True).
         """
         maps = (images.float() - self.reconstruct(images).float()).pow(2).mean(dim=1)
-        flat = maps.flatten(1)
-        if self.score_quantile >= 1.0:
-            scores = flat.amax(dim=1)
-        else:
-            scores = torch.quantile(flat, self.score_quantile, dim=1)
+        scores = map_image_score(maps, self.score_quantile)
         return scores.float(), maps
 
 

@@ -53,7 +53,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthgen.detect.localisation import boxes_from_map
-from synthgen.detect.models.autoencoder import _conv_block, _deconv_block, gaussian_kernel1d
+from synthgen.detect.models.autoencoder import (
+    _conv_block,
+    _deconv_block,
+    gaussian_kernel1d,
+    map_image_score,
+)
 from synthgen.detect.models.registry import ModelSpec, register_model
 from synthgen.errors import ConfigError
 
@@ -235,11 +240,7 @@ class ConvVAE(nn.Module):
         """
         mu, _ = self.encode(images)
         maps = self.anomaly_map(images, self.decode(mu))
-        flat = maps.flatten(1)
-        if self.score_quantile >= 1.0:
-            scores = flat.amax(dim=1)
-        else:
-            scores = torch.quantile(flat, self.score_quantile, dim=1)
+        scores = map_image_score(maps, self.score_quantile)
         return scores.float(), maps
 
     # -- localisation ----------------------------------------------------------------------
