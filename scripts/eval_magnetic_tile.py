@@ -1,13 +1,21 @@
-"""Unsupervised models on real magnetic tiles: train on good tiles, test on blowholes and
-cracks against held-out good tiles. Prints a markdown table for the README.
+"""Models on real magnetic tiles: unsupervised ones train on good tiles and are tested on
+blowholes and cracks against held-out good tiles; with --supervised the defective tiles are
+split too. Prints a markdown table for the README.
 
     python scripts/eval_magnetic_tile.py [--models ae_l2,ae_ssim,...] [--epochs 30] [--size 128]
     python scripts/eval_magnetic_tile.py --models draem --size 64 --epochs 15 --train-limit 250
+    python scripts/eval_magnetic_tile.py --supervised --models unet --size 256 --set base=8
+    python scripts/eval_magnetic_tile.py --synthetic-anomalies --models unet --size 256 \
+        --set base=8 --out runs/eval_magnetic_tile_synthetic
 
 Data: ../shared/data/magnetic_tile (MT_Free good; MT_Blowhole and MT_Crack defective, with
-masks). MT_Free is split 60/20/20 (seeded): the models train on the first part, thresholds
-come from the second, and the third joins every defective tile as the test set. Results and
-runs go to --out (runs/eval_magnetic_tile).
+masks). Near-copies (one tile photographed twice: same size, grey thumbnails correlating at
+>= 0.9) are grouped and a group never straddles two parts (--plain-split: image by image).
+MT_Free is split 60/20/20 (seeded): the models train on the first part, thresholds
+come from the second, and the third joins every defective tile as the test set. With
+--supervised every class is split 60/20/20 (stratified by defect type) instead: the models
+train on good and defective tiles with their masks, and the test set holds 20 % of each
+class, never seen in training. Results and runs go to --out (runs/eval_magnetic_tile).
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ import time
 from pathlib import Path
 
 from synthgen.detect.data import read_mask_folder, split_items
+from synthgen.detect.duplicates import near_duplicate_groups
+from synthgen.detect.models.registry import parse_model_options
 from synthgen.detect.run import evaluate_run, train_items
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "magnetic_tile"
@@ -32,26 +42,51 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-limit", type=int, default=None,
                         help="train on at most this many good tiles (the first of the split)")
+    parser.add_argument("--supervised", action="store_true",
+                        help="split the defective tiles too and train on all classes")
+    parser.add_argument("--synthetic-anomalies", action="store_true",
+                        help="train on the good tiles with synthetic Perlin anomalies "
+                             "(e.g. the supervised unet without any real defect)")
+    parser.add_argument("--plain-split", action="store_true",
+                        help="split at random, image by image (the README's rows before the "
+                             "near-duplicate grouping); by default near-copies of one tile "
+                             "stay in one part")
+    parser.add_argument("--set", dest="settings", action="append", default=[],
+                        metavar="KEY=VALUE", help="a preset option, as for synthgen train")
     parser.add_argument("--out", type=Path, default=Path("runs/eval_magnetic_tile"))
     args = parser.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"no magnetic tile data at {args.data}")
     items = read_mask_folder(args.data, ["MT_Free"],
                              {"MT_Blowhole": "blowhole", "MT_Crack": "crack"})
-    good = [i for i in items if i.label == 0]
-    bad = [i for i in items if i.label == 1]
-    train, val, held_out = split_items(good, (0.6, 0.2, 0.2), rng=args.seed)
-    test = held_out + bad
+    groups = None if args.plain_split else near_duplicate_groups(items)
+    if groups is not None:
+        shared = len(groups) - len(set(groups))
+        print(f"{shared} tiles are near-copies of another (same size, thumbnail NCC >= 0.9); "
+              "each group stays in one part")
+    good = [k for k, i in enumerate(items) if i.label == 0]
+    bad = [items[k] for k, i in enumerate(items) if i.label == 1]
+    if args.supervised:
+        train, val, test = split_items(items, (0.6, 0.2, 0.2), rng=args.seed, groups=groups)
+    else:
+        train, val, held_out = split_items(
+            [items[k] for k in good], (0.6, 0.2, 0.2), rng=args.seed,
+            groups=None if groups is None else [groups[k] for k in good])
+        test = held_out + bad
     if args.train_limit is not None:
         train = train[: args.train_limit]
-    print(f"train {len(train)} good, val {len(val)} good, test {len(held_out)} good + "
-          f"{len(bad)} defective; {args.size}x{args.size}, {args.epochs} epochs")
+    print(" ".join(f"{name} {sum(i.label == 0 for i in part)} good + "
+                   f"{sum(i.label == 1 for i in part)} defective,"
+                   for name, part in (("train", train), ("val", val), ("test", test)))
+          + f" {args.size}x{args.size}, {args.epochs} epochs")
+    config = parse_model_options(args.settings)
     rows, results = [], {}
     for model in args.models.split(","):
         start = time.perf_counter()
         run = args.out / model
         train_items(model, train, val, test, run, epochs=args.epochs, size=args.size,
-                    seed=args.seed)
+                    seed=args.seed, config=config,
+                    synthetic_anomalies=args.synthetic_anomalies or None)
         metrics = evaluate_run(run, test)
         metrics["train_s"] = time.perf_counter() - start
         results[model] = metrics
