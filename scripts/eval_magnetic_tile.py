@@ -9,8 +9,9 @@ split too. Prints a markdown table for the README.
         --set base=8 --out runs/eval_magnetic_tile_synthetic
 
 Data: ../shared/data/magnetic_tile (MT_Free good; MT_Blowhole and MT_Crack defective, with
-masks). Near-copies (one tile photographed twice: same size, grey thumbnails correlating at
->= 0.9) are grouped and a group never straddles two parts (--plain-split: image by image).
+masks). The set holds the same tile under several lights, re-cropped by a few pixels, so
+near-copies (sizes within 2 %, grey thumbnails correlating at >= 0.95) are grouped and a group
+never straddles two parts (--plain-split: image by image).
 MT_Free is split 60/20/20 (seeded): the models train on the first part, thresholds
 come from the second, and the third joins every defective tile as the test set. With
 --supervised every class is split 60/20/20 (stratified by defect type) instead: the models
@@ -62,8 +63,8 @@ def main() -> None:
     groups = None if args.plain_split else near_duplicate_groups(items)
     if groups is not None:
         shared = len(groups) - len(set(groups))
-        print(f"{shared} tiles are near-copies of another (same size, thumbnail NCC >= 0.9); "
-              "each group stays in one part")
+        print(f"{shared} tiles join a group of near-copies (sizes within 2 %, thumbnail "
+              "NCC >= 0.95); each group stays in one part")
     good = [k for k, i in enumerate(items) if i.label == 0]
     bad = [items[k] for k, i in enumerate(items) if i.label == 1]
     if args.supervised:

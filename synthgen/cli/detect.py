@@ -45,6 +45,9 @@ def train(
         "--synthetic-anomalies/--no-synthetic-anomalies",
         help="train on good images with synthetic Perlin anomalies (default: the model's "
              "choice, on for draem)")] = None,
+    group_duplicates: Annotated[bool, typer.Option(
+        "--group-duplicates", help="keep near-copies of an image (another light, a re-crop) "
+                                   "in one part of the split; for real photos")] = False,
 ) -> None:
     """Train a detector; the split, thresholds and checkpoints go into the run folder."""
     from synthgen.detect.models.registry import parse_model_options
@@ -55,7 +58,7 @@ def train(
         config["weights_path"] = str(weights)
     run = train_run(model, data, out, epochs=epochs, size=size, batch_size=batch_size, lr=lr,
                     device=device, seed=seed, resume=resume, config=config or None,
-                    synthetic_anomalies=synthetic)
+                    synthetic_anomalies=synthetic, group_duplicates=group_duplicates)
     sizes = {k: len(v) for k, v in run["split"].items()}
     console.print(f"trained {model} for {run['epochs']} epochs on {sizes}; run: {out}")
 

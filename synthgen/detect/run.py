@@ -68,12 +68,15 @@ def train_run(
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
     config: dict[str, Any] | None = None,
     synthetic_anomalies: bool | None = None,
+    group_duplicates: bool = False,
 ) -> dict[str, Any]:
     """Split `data` (seeded, stratified), train `model`, choose thresholds on validation.
 
     Anomaly models train on the good images of the training split only; the other kinds
     on all of it. With `synthetic_anomalies` (default: the preset's choice, on for DRAEM) the
     model trains on the good images with synthetic Perlin-noise anomalies and exact masks.
+    With `group_duplicates` near-copies (`synthgen.detect.duplicates.near_duplicate_groups`)
+    stay in one part of the split: use it on real photos, where one part is often shot twice.
     Returns the run description written to `run.json`.
     """
 
@@ -81,7 +84,12 @@ def train_run(
     items = read_dataset(data)
     if not items:
         raise ConfigError(f"{data}: no image found")
-    train, val, test = split_items(items, fractions, rng=seed)
+    groups = None
+    if group_duplicates:
+        from synthgen.detect.duplicates import near_duplicate_groups
+
+        groups = near_duplicate_groups(items)
+    train, val, test = split_items(items, fractions, rng=seed, groups=groups)
     return train_items(model, train, val, test, out, data=data, epochs=epochs, size=size,
                        batch_size=batch_size, lr=lr, device=device, seed=seed, resume=resume,
                        config=config, synthetic_anomalies=synthetic_anomalies)

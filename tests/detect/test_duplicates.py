@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -30,10 +32,14 @@ def test_near_copies_share_a_group_and_different_images_do_not(tmp_path):
              Item(_save(tmp_path / "b.png", other)),
              Item(_save(tmp_path / "c.png", brighter)),
              Item(_save(tmp_path / "d.png", base[:, :28]))]  # other size: not grouped
-    assert near_duplicate_groups(items) == [0, 1, 0, 2]
-    assert near_duplicate_groups(items, same_size=False)[3] == 0
+    assert near_duplicate_groups(items, size_tolerance=0) == [0, 1, 0, 2]
+    assert near_duplicate_groups(items, size_tolerance=None)[3] == 0
+    assert near_duplicate_groups(items, size_tolerance=0.1)[3] == 0  # 28 vs 30 px wide
+    assert near_duplicate_groups(items)[3] == 2  # beyond the default 2 %
     with pytest.raises(ValueError, match="threshold"):
         near_duplicate_groups(items, threshold=0)
+    with pytest.raises(ValueError, match="size_tolerance"):
+        near_duplicate_groups(items, size_tolerance=-1)
 
 
 def test_a_group_never_straddles_parts_and_singletons_split_as_before():
@@ -50,3 +56,24 @@ def test_a_group_never_straddles_parts_and_singletons_split_as_before():
         split_items(items, (0.6, 0.2, 0.2), rng=3)
     with pytest.raises(ConfigError, match="groups"):
         split_items(items, groups=[0, 1])
+
+
+def test_train_run_keeps_near_copies_in_one_part(tmp_path):
+    """An MVTec-layout folder whose good images include brighter copies of each other."""
+    pytest.importorskip("torch")
+    from synthgen.detect.run import train_run
+
+    rng = np.random.default_rng(2)
+    root = tmp_path / "part"
+    for folder in ("train/good", "test/good"):
+        (root / folder).mkdir(parents=True)
+    bases = [_smooth(rng) for _ in range(12)]
+    for k, base in enumerate(bases):
+        _save(root / "train/good" / f"{k:02d}.png", base[:32])
+        if k < 4:  # the same part again under another light
+            _save(root / "test/good" / f"copy{k:02d}.png", np.clip(base[:32] * 0.9 + 20, 0, 255))
+    run = train_run("ae_l2", root, tmp_path / "run", epochs=1, size=32, batch_size=4,
+                    group_duplicates=True)
+    part_of = {Path(p).name: name for name, paths in run["split"].items() for p in paths}
+    for k in range(4):
+        assert part_of[f"{k:02d}.png"] == part_of[f"copy{k:02d}.png"]
