@@ -76,6 +76,8 @@ def main() -> None:
                         help="render this inspection station's recipe instead")
     parser.add_argument("--inspection", action="store_const", const="inspection",
                         dest="station", help="the same as --station inspection")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the runs in --out up to --epochs in all")
     parser.add_argument("--out", type=Path, default=Path("runs/eval_capped_bottle"))
     args = parser.parse_args()
     data = dataset(args.out, args.samples, args.size, args.workers,
@@ -87,7 +89,8 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             start = time.perf_counter()
             run = args.out / f"{model}_s{seed}"
-            train_run(model, data, run, epochs=args.epochs, size=size, seed=seed)
+            train_run(model, data, run, epochs=args.epochs, size=size, seed=seed,
+                      resume=args.resume)
             metrics = evaluate_run(run)
             metrics["train_s"] = time.perf_counter() - start
             runs.append(metrics)
