@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 from synthgen.detect.data import read_mask_folder, split_items
@@ -62,18 +63,18 @@ def main() -> None:
                              {"MT_Blowhole": "blowhole", "MT_Crack": "crack"})
     groups = None if args.plain_split else near_duplicate_groups(items)
     if groups is not None:
-        shared = len(groups) - len(set(groups))
-        print(f"{shared} tiles join a group of near-copies (sizes within 2 %, thumbnail "
-              "NCC >= 0.95); each group stays in one part")
-    good = [k for k, i in enumerate(items) if i.label == 0]
-    bad = [items[k] for k, i in enumerate(items) if i.label == 1]
+        counts = Counter(groups)
+        print(f"{sum(c for c in counts.values() if c > 1)} tiles fall into "
+              f"{sum(c > 1 for c in counts.values())} groups of near-copies (sizes within 2 %, "
+              "thumbnail NCC >= 0.95); each group stays in one part")
     if args.supervised:
         train, val, test = split_items(items, (0.6, 0.2, 0.2), rng=args.seed, groups=groups)
     else:
+        good_index = [k for k, item in enumerate(items) if item.label == 0]
         train, val, held_out = split_items(
-            [items[k] for k in good], (0.6, 0.2, 0.2), rng=args.seed,
-            groups=None if groups is None else [groups[k] for k in good])
-        test = held_out + bad
+            [items[k] for k in good_index], (0.6, 0.2, 0.2), rng=args.seed,
+            groups=None if groups is None else [groups[k] for k in good_index])
+        test = held_out + [item for item in items if item.label == 1]
     if args.train_limit is not None:
         train = train[: args.train_limit]
     print(" ".join(f"{name} {sum(i.label == 0 for i in part)} good + "

@@ -142,7 +142,9 @@ def load_model(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuilds the preset named in a checkpoint, loads its weights and returns it in eval mode.
 
-    ``weights_path`` in the stored config is dropped: the checkpoint holds the weights.
+    ``weights_path`` in the stored config is dropped: the checkpoint holds the weights. Options
+    the stored config lacks take the preset's ``legacy_config`` value when it has one (the
+    behaviour the checkpoint was trained and thresholded with), else its default.
 
     Returns:
         (model, checkpoint dict).
@@ -151,7 +153,8 @@ def load_model(
 
     ckpt = load_checkpoint(path, map_location=map_location)
     spec = get_spec(ckpt["spec"])
-    config = {k: v for k, v in ckpt["config"].items() if k in spec.default_config}
+    stored = {k: v for k, v in ckpt["config"].items() if k in spec.default_config}
+    config = {**{k: v for k, v in spec.legacy_config.items() if k not in stored}, **stored}
     if "weights_path" in config:
         config["weights_path"] = None
     model = spec.make(**config)

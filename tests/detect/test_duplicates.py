@@ -36,10 +36,22 @@ def test_near_copies_share_a_group_and_different_images_do_not(tmp_path):
     assert near_duplicate_groups(items, size_tolerance=None)[3] == 0
     assert near_duplicate_groups(items, size_tolerance=0.1)[3] == 0  # 28 vs 30 px wide
     assert near_duplicate_groups(items)[3] == 2  # beyond the default 2 %
-    with pytest.raises(ValueError, match="threshold"):
+    with pytest.raises(ConfigError, match="threshold"):
         near_duplicate_groups(items, threshold=0)
-    with pytest.raises(ValueError, match="size_tolerance"):
+    with pytest.raises(ConfigError, match="size_tolerance"):
         near_duplicate_groups(items, size_tolerance=-1)
+
+
+def test_blocks_of_rows_give_the_same_groups_as_one_block(tmp_path, monkeypatch):
+    from synthgen.detect import duplicates
+
+    rng = np.random.default_rng(5)
+    bases = [_smooth(rng) for _ in range(6)]
+    images = bases + [np.clip(b * 0.9 + 10, 0, 255) for b in bases[:3]] + [bases[0]]
+    items = [Item(_save(tmp_path / f"{k}.png", im)) for k, im in enumerate(images)]
+    whole = near_duplicate_groups(items)
+    monkeypatch.setattr(duplicates, "BLOCK", 4)  # pairs now span blocks
+    assert near_duplicate_groups(items) == whole == [0, 1, 2, 3, 4, 5, 0, 1, 2, 0]
 
 
 def test_a_group_never_straddles_parts_and_singletons_split_as_before():

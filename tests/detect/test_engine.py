@@ -269,3 +269,17 @@ def test_fit_on_cuda_with_bf16_autocast(tmp_path):
         assert next(result.model.parameters()).device.type == "cuda"
         assert np.isfinite(result.history[0]["train_loss"])
         assert np.isfinite(result.history[0]["val_loss"])
+
+
+def test_a_checkpoint_saved_before_an_option_existed_loads_with_its_legacy_value(tmp_path):
+    """ae_* checkpoints from before ``score_smooth`` keep scoring by the unsmoothed quantile."""
+    spec = get_spec("ae_ssim")
+    config = spec.config({"channels": (8, 8, 16, 16, 16), "latent": 8})
+    model = spec.build(config)
+    old = {k: v for k, v in config.items() if k != "score_smooth"} | {"score_quantile": 0.999}
+    rebuilt, _ = load_model(save_checkpoint(tmp_path / "old.pt", model, spec="ae_ssim",
+                                            epoch=1, config=old))
+    assert rebuilt.score_smooth == 0.0 and rebuilt.score_quantile == 0.999
+    current, _ = load_model(save_checkpoint(tmp_path / "new.pt", model, spec="ae_ssim",
+                                            epoch=1, config=config))
+    assert current.score_smooth == pytest.approx(21 / 256) and current.score_quantile == 1.0

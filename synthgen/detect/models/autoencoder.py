@@ -17,7 +17,8 @@ Trained on good images only, it reconstructs what it has seen; a defect reconstr
   quantile is taken (presets: 1.0, the max). Smoothing lets a compact defect of a few dozen
   pixels outscore scattered single-pixel noise; on the capped-bottle cap station it raised
   image AUROC from 0.911 (0.999 quantile, no smoothing) to 0.951 (9 px filter, same maps).
-  ``score_smooth=0`` and ``score_quantile=0.999`` give the scoring of runs made before it.
+  ``score_smooth=0`` and ``score_quantile=0.999`` give the scoring of runs made before it;
+  checkpoints saved before it load with ``score_smooth=0`` and keep their stored quantile.
 - Optional latent density (``kde=True``): after each training epoch ``fit_after`` fits
   ``sklearn.neighbors.KernelDensity`` (Gaussian kernel, bandwidth ``kde_bandwidth``) on the
   spatially averaged, standardised latent codes of the good training images. The latent score is
@@ -349,6 +350,7 @@ _AE_DEFAULTS: dict[str, Any] = {
     "kde_weight": 1.0,
     "kde_bandwidth": "scott",
 }
+_AE_LEGACY = {"score_smooth": 0.0}  # checkpoints from before the smoothed score
 
 register_model(ModelSpec(
     name="ae_l2",
@@ -357,6 +359,7 @@ register_model(ModelSpec(
     default_config={**_AE_DEFAULTS, "loss": "l2"},
     description="convolutional autoencoder, L2 loss; map |x - x̂|, optional latent KDE",
     needs="good images only",
+    legacy_config=_AE_LEGACY,
 ))
 register_model(ModelSpec(
     name="ae_ssim",
@@ -365,4 +368,5 @@ register_model(ModelSpec(
     default_config={**_AE_DEFAULTS, "loss": "ssim"},
     description="convolutional autoencoder, SSIM loss (11x11 Gaussian); map 1 - SSIM",
     needs="good images only",
+    legacy_config=_AE_LEGACY,
 ))

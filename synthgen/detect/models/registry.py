@@ -51,6 +51,10 @@ class ModelSpec:
             ``synthgen.detect.synthetic_anomalies`` (DRAEM); any preset may opt in at train time.
         threshold: how the image threshold is chosen on validation: "f1" (best F1) or
             "between" (where Gaussians fitted to the good and defective scores cross).
+        legacy_config: options added after checkpoints already existed, with the values that
+            reproduce the behaviour from before them. A checkpoint whose config lacks one is
+            rebuilt with this value, not the new default, so an old run still scores as it
+            was thresholded.
     """
 
     name: str
@@ -62,6 +66,7 @@ class ModelSpec:
     train_on: str = ""
     synthetic_anomalies: bool = False
     threshold: str = "f1"
+    legacy_config: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.train_on:
@@ -77,6 +82,7 @@ class ModelSpec:
                 f"model preset {self.name!r} has kind {self.kind!r}; accepted: {', '.join(KINDS)}"
             )
         object.__setattr__(self, "default_config", MappingProxyType(dict(self.default_config)))
+        object.__setattr__(self, "legacy_config", MappingProxyType(dict(self.legacy_config)))
 
     def config(self, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The default config with `overrides` merged in; unknown keys are a ConfigError."""
