@@ -6,18 +6,39 @@ A `Range` is written in YAML as a number (fixed value) or a two-item list `[low,
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from synthgen.errors import ConfigError
 
 
 class StrictModel(BaseModel):
-    """A frozen pydantic model that rejects unknown keys."""
+    """A frozen pydantic model that rejects unknown keys.
+
+    Fields named in `omit_at_default` are left out of the dump while they hold their default:
+    options added after recipes existed, so that an old recipe keeps its dump and job hash.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    omit_at_default: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in self.omit_at_default:
+            default = type(self).model_fields[name].get_default(call_default_factory=True)
+            if getattr(self, name) == default:
+                data.pop(name, None)
+        return data
 
 
 def _as_pair(value: Any) -> tuple[float, float]:

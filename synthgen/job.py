@@ -26,10 +26,8 @@ import numpy as np
 import yaml
 from pydantic import (
     Field,
-    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
-    model_serializer,
 )
 
 from synthgen.augment import AugmentSpec
@@ -163,6 +161,7 @@ class RenderSpec(StrictModel):
     size: int | tuple[int, int] = 256
     antialias: Literal["auto", "msaa", "edge", "none"] = "auto"
     blender: BlenderSpec = Field(default_factory=BlenderSpec)
+    omit_at_default = ("blender",)
 
     @field_validator("size")
     @classmethod
@@ -172,12 +171,6 @@ class RenderSpec(StrictModel):
             raise ValueError(f"image sides must lie within [16, 8192] pixels, got {value}")
         return value
 
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data = handler(self)
-        if self.blender == BlenderSpec():
-            data.pop("blender", None)
-        return data
 
     @property
     def width_height(self) -> tuple[int, int]:
@@ -242,13 +235,8 @@ class Job(StrictModel):
     seed: int = Field(0, ge=0, le=2**63 - 1)
     layout: str | None = None
     translate: TranslateSpec | None = None
+    omit_at_default = ("translate",)
 
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data = handler(self)
-        if self.translate is None:
-            data.pop("translate", None)
-        return data
 
     @field_validator("layout")
     @classmethod

@@ -437,6 +437,17 @@ def init_distributed(device: torch.device) -> DistInfo:
                     int(os.environ.get("LOCAL_RANK", "0")), owns)
 
 
+def setup_device(requested: str | torch.device | None = None) -> tuple[torch.device, DistInfo]:
+    """`pick_device(requested)` and `init_distributed`; under torchrun on CUDA each process
+    takes (and makes current) ``cuda:LOCAL_RANK``."""
+    device = pick_device(requested)
+    info = init_distributed(device)
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    return device, info
+
+
 def _barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
@@ -495,11 +506,7 @@ def fit(
         carries the history.
     """
     spec = get_spec(spec_name)
-    device = pick_device(device)
-    info = init_distributed(device)
-    if info.enabled and device.type == "cuda":
-        device = torch.device("cuda", info.local_rank)
-        torch.cuda.set_device(device)
+    device, info = setup_device(device)
     out = Path(out_dir)
     last = out / "last.pt"
     try:

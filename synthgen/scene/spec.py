@@ -7,13 +7,11 @@ Angles are in degrees; distances in multiples of the framing distance (see Camer
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import (
     Field,
-    SerializerFunctionWrapHandler,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -77,6 +75,7 @@ class CameraSpec(StrictModel):
     aim_jitter: Range = (0.0, 0.1)
     roll_deg: Range = (0.0, 0.0)
     target: RGB | None = None
+    omit_at_default = ("target",)
 
     _fov = field_validator("yfov_deg")(within(1.0, 120.0))
     _distance = field_validator("distance")(within(0.05, 100.0))
@@ -91,12 +90,6 @@ class CameraSpec(StrictModel):
             raise ValueError(f"target {list(value)} must be finite mm within ±100000")
         return value
 
-    @model_serializer(mode="wrap")
-    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data = handler(self)
-        if self.target is None:
-            data.pop("target", None)
-        return data
 
 
 class LightingSpec(StrictModel):

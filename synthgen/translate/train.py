@@ -35,7 +35,7 @@ import torch
 
 from synthgen.detect.checkpoint import _atomic_write
 from synthgen.detect.data import Item
-from synthgen.detect.engine import DistInfo, autocast, init_distributed, pick_device
+from synthgen.detect.engine import DistInfo, autocast, setup_device
 from synthgen.errors import ConfigError
 from synthgen.translate.data import JointTransform, make_unpaired_dataset
 from synthgen.translate.model import CycleGANModel, TranslatorConfig
@@ -214,11 +214,7 @@ def train_translator(
     """
     schedule = schedule or Schedule()
     out = Path(out)
-    dev = pick_device(device)
-    info = init_distributed(dev)
-    if info.enabled and dev.type == "cuda":
-        dev = torch.device("cuda", info.local_rank)
-        torch.cuda.set_device(dev)
+    dev, info = setup_device(device)
     ckpt = None
     if (out / CHECKPOINT).exists():
         if not resume:
